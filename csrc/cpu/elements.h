@@ -1,0 +1,80 @@
+// Element types of the CPU kernels: loads to the accumulator type, rounding stores.
+// float16 and bfloat16 are carried as uint16_t bit patterns; conversions are
+// branch-light bit manipulation (round to nearest even), so loops vectorise.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace parity_kernels {
+
+enum class DType : int { Float32 = 0, Float16 = 1, BFloat16 = 2, Float64 = 3 };
+
+struct Half { uint16_t bits; };
+struct BFloat16 { uint16_t bits; };
+
+inline uint32_t float_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+inline float bits_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+
+inline float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t magnitude = h & 0x7fffu;
+  // Exponent and mantissa moved to float positions, rebiased by 2^112: exact for
+  // normals and subnormals alike.
+  uint32_t out = float_bits(bits_float(magnitude << 13) * 0x1p112f);
+  out |= (magnitude >= 0x7c00u) ? 0x7f800000u : 0u;  // inf / NaN keep their payload
+  return bits_float(out | sign);
+}
+
+inline uint16_t float_to_half(float value) {
+  uint32_t f = float_bits(value);
+  const uint32_t sign = f & 0x80000000u;
+  f ^= sign;
+  uint16_t out;
+  if (f >= (143u << 23)) {                 // >= 65536: overflow, inf or NaN
+    out = (f > (255u << 23)) ? 0x7e00u : 0x7c00u;
+  } else if (f < (113u << 23)) {           // subnormal half or zero: let the FPU round
+    const uint32_t magic = 126u << 23;     // 0.5: aligns the subnormal lsb with float's
+    out = static_cast<uint16_t>(float_bits(bits_float(f) + bits_float(magic)) - magic);
+  } else {                                 // normal: rebias, round to nearest even
+    const uint32_t odd = (f >> 13) & 1u;
+    f += (static_cast<uint32_t>(15 - 127) << 23) + 0xfffu + odd;
+    out = static_cast<uint16_t>(f >> 13);  // a carry into the exponent gives inf correctly
+  }
+  return static_cast<uint16_t>(out | (sign >> 16));
+}
+
+inline float bf16_to_float(uint16_t b) { return bits_float(static_cast<uint32_t>(b) << 16); }
+
+inline uint16_t float_to_bf16(float value) {
+  uint32_t u = float_bits(value);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Traits: storage type -> accumulator type, load, store.
+template <typename T> struct Element;
+
+template <> struct Element<float> {
+  using Acc = float;
+  static inline Acc load(const float* p) { return *p; }
+  static inline void store(float* p, Acc v) { *p = v; }
+};
+template <> struct Element<double> {
+  using Acc = double;
+  static inline Acc load(const double* p) { return *p; }
+  static inline void store(double* p, Acc v) { *p = v; }
+};
+template <> struct Element<Half> {
+  using Acc = float;
+  static inline Acc load(const Half* p) { return half_to_float(p->bits); }
+  static inline void store(Half* p, Acc v) { p->bits = float_to_half(v); }
+};
+template <> struct Element<BFloat16> {
+  using Acc = float;
+  static inline Acc load(const BFloat16* p) { return bf16_to_float(p->bits); }
+  static inline void store(BFloat16* p, Acc v) { p->bits = float_to_bf16(v); }
+};
+
+}  // namespace parity_kernels

@@ -1,0 +1,57 @@
+// CPU kernels of parity_kernels on raw pointers (no torch headers).
+#pragma once
+
+#include <cstdint>
+
+#include "elements.h"
+
+namespace parity_kernels {
+
+// out[g, j, :] = sum_s coeffs[g, j, s] * source(g, s)[:] with fp32 (fp64) accumulation.
+// Sources s < k are rows of `inputs`: stacked at inputs + g*in_stride_g + s*in_stride_s,
+// or, when `index` is set, gathered at inputs + index[g*k + s]*in_stride_g. Sources
+// k <= s < k + k_extra are rows of `extra` at extra + g*ex_stride_g + (s-k)*ex_stride_s.
+// Each row holds `numel` contiguous elements. coeffs (r, k + k_extra) per group, at
+// coeffs + g*coeff_stride_g (0 = shared), in float (double for Float64). A zero
+// coefficient never reads its source. out is (groups, r, numel) contiguous.
+struct CombineArgs {
+  DType dtype;
+  const void* inputs;
+  int64_t in_stride_g, in_stride_s;
+  const int64_t* index;
+  int64_t batch;
+  int64_t k;
+  const void* extra;
+  int64_t ex_stride_g, ex_stride_s;
+  int64_t k_extra;
+  const void* coeffs;
+  int64_t coeff_stride_g;
+  int64_t r;
+  void* out;
+  int64_t groups, numel;
+  int threads;
+};
+void combine(const CombineArgs& a);
+
+// Parity image of ConcatCode: image s of group g (stacked or gathered as above, each
+// image C*H*W contiguous) area-downsampled onto tile s of a rows x cols grid;
+// out (groups, 1, C, H, W) contiguous, empty tiles zero.
+struct ConcatArgs {
+  DType dtype;
+  const void* inputs;
+  int64_t in_stride_g, in_stride_s;
+  const int64_t* index;
+  int64_t batch;
+  int64_t k;
+  int64_t channels, height, width;
+  int64_t grid_rows, grid_cols;
+  void* out;
+  int64_t groups;
+  int threads;
+};
+void concat_downsample(const ConcatArgs& a);
+
+// Throws std::invalid_argument (ValueError in Python) naming the first index outside [0, batch).
+void check_index(const int64_t* index, int64_t count, int64_t batch);
+
+}  // namespace parity_kernels

@@ -1,0 +1,147 @@
+"""Public API: ``encode`` and ``decode`` (DESIGN.md §4).
+
+Validation here reads metadata only (shapes, dtypes, devices), never tensor data, so
+nothing synchronises with a device; then each call is one op: ``combine`` for the linear
+and Berrut codes, ``concat_downsample`` for ``ConcatCode``. Group indices are range-checked
+by the CPU kernels; on CUDA an out-of-range index is not detected (as with torch's own
+indexing kernels, checking would need a device sync).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from . import ops
+from .codes import BerrutCode, Code, ConcatCode
+
+__all__ = ["encode", "decode"]
+
+
+def _check_tensor(name: str, t, min_dim: int) -> Tensor:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in ops.SUPPORTED_DTYPES:
+        raise TypeError(f"{name}: expected float32, float16, bfloat16 (or float64 on CPU), got {t.dtype}")
+    if t.dtype == torch.float64 and t.device.type != "cpu":
+        raise TypeError(f"{name}: float64 is supported on CPU only, got it on {t.device}")
+    if t.dim() < min_dim:
+        raise ValueError(f"{name}: expected at least {min_dim} dims, got shape {tuple(t.shape)}")
+    return t
+
+
+def _check_code(code) -> Code:
+    if not isinstance(code, Code):
+        raise TypeError(f"code: expected a parity_kernels code (SumCode, LinearCode, ...), got {type(code).__name__}")
+    return code
+
+
+def _check_groups(groups, k: int, device: torch.device) -> Tensor:
+    if not isinstance(groups, Tensor):
+        raise TypeError(f"groups: expected a torch.Tensor of int64, got {type(groups).__name__}")
+    if groups.dtype != torch.int64:
+        raise TypeError(f"groups: expected dtype torch.int64, got {groups.dtype}")
+    if groups.dim() != 2 or groups.shape[1] != k:
+        raise ValueError(f"groups: expected shape (G, {k}), got {tuple(groups.shape)}")
+    if groups.device != device:
+        raise ValueError(f"groups: expected device {device} (the batch's), got {groups.device}")
+    return groups
+
+
+def _coeff_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None) -> Tensor:
+    """Encode coding groups into coded queries.
+
+    x: stacked groups (G, k, *S), or a serving batch (B, *S) with ``groups`` (G, k) int64
+    rows of batch indices. Returns (G, num_coded, *S) in x's dtype: r parities for the
+    systematic codes, n coded queries for ``BerrutCode``, one tiled image for
+    ``ConcatCode`` (whose *S must be (C, H, W)).
+    """
+    code = _check_code(code)
+    if groups is None:
+        _check_tensor("x", x, 2)
+        if x.shape[1] != code.k:
+            raise ValueError(f"x: expected shape (G, {code.k}, *S) for {code!r}, got {tuple(x.shape)}")
+        item = tuple(x.shape[2:])
+    else:
+        _check_tensor("x", x, 1)
+        _check_groups(groups, code.k, x.device)
+        item = tuple(x.shape[1:])
+    if isinstance(code, ConcatCode):
+        if len(item) != 3:
+            raise ValueError(f"x: ConcatCode expects images of shape (C, H, W), got item shape {item}")
+        if item[1] < code.rows or item[2] < code.cols:
+            raise ValueError(
+                f"x: images of {item[1]} x {item[2]} are smaller than ConcatCode(k={code.k})'s "
+                f"{code.rows} x {code.cols} grid"
+            )
+        return ops.concat_downsample(x, groups)
+    weights = code.encode_matrix(x.device, _coeff_dtype(x.dtype))
+    return ops.combine(x, weights, groups)
+
+
+def decode(
+    outputs: Optional[Tensor],
+    coded_outputs: Tensor,
+    available: Tensor,
+    code: Code,
+    *,
+    groups: Optional[Tensor] = None,
+) -> Tuple[Tensor, Tensor]:
+    """Rebuild the missing outputs of each coding group.
+
+    Systematic codes: ``outputs`` (G, k, *O) (or a batch (B, *O) with ``groups`` (G, k)),
+    missing slots holding anything (NaN included: they are never read);
+    ``coded_outputs`` (G, r, *O); ``available`` (G, k + r) bool, data slots then parities.
+    ``BerrutCode``: ``outputs`` None, ``coded_outputs`` (G, n, *O), ``available`` (G, n).
+
+    Returns ``(y, ok)``: y (G, k, *O) in the outputs' dtype, available slots copied and
+    every recoverable missing slot rebuilt; ok (G,) bool, True where the whole group was
+    recovered. Missing slots of groups with ok False are 0.
+    """
+    code = _check_code(code)
+    _check_tensor("coded_outputs", coded_outputs, 2)
+    if coded_outputs.shape[1] != code.num_coded:
+        raise ValueError(
+            f"coded_outputs: expected shape (G, {code.num_coded}, *O) for {code!r}, got {tuple(coded_outputs.shape)}"
+        )
+    num_groups = coded_outputs.shape[0]
+    item = tuple(coded_outputs.shape[2:])
+    if not isinstance(available, Tensor) or available.dtype != torch.bool:
+        got = available.dtype if isinstance(available, Tensor) else type(available).__name__
+        raise TypeError(f"available: expected a bool tensor, got {got}")
+    if tuple(available.shape) != (num_groups, code.num_sources):
+        raise ValueError(f"available: expected shape ({num_groups}, {code.num_sources}), got {tuple(available.shape)}")
+    if available.device != coded_outputs.device:
+        raise ValueError(f"available: expected device {coded_outputs.device}, got {available.device}")
+    coeffs, ok = code.decode_coefficients(available)
+    coeffs = coeffs.to(_coeff_dtype(coded_outputs.dtype))
+    if isinstance(code, BerrutCode):
+        if outputs is not None or groups is not None:
+            raise ValueError("outputs: BerrutCode is not systematic; pass outputs=None and no groups")
+        return ops.combine(coded_outputs, coeffs), ok
+    if outputs is None:
+        raise ValueError(f"outputs: expected the data outputs (G, {code.k}, *O) for {code!r}, got None")
+    _check_tensor("outputs", outputs, 1 if groups is not None else 2)
+    if outputs.dtype != coded_outputs.dtype or outputs.device != coded_outputs.device:
+        raise TypeError(
+            f"outputs: expected {coded_outputs.dtype} on {coded_outputs.device} like coded_outputs, "
+            f"got {outputs.dtype} on {outputs.device}"
+        )
+    if groups is None:
+        expected = (num_groups, code.k) + item
+        if tuple(outputs.shape) != expected:
+            raise ValueError(f"outputs: expected shape {expected}, got {tuple(outputs.shape)}")
+    else:
+        _check_groups(groups, code.k, outputs.device)
+        if groups.shape[0] != num_groups or tuple(outputs.shape[1:]) != item:
+            raise ValueError(
+                f"outputs/groups: expected a batch (B, {', '.join(map(str, item))}) and groups ({num_groups}, {code.k}), "
+                f"got {tuple(outputs.shape)} and {tuple(groups.shape)}"
+            )
+    return ops.combine(outputs, coeffs, groups, coded_outputs), ok

@@ -1,0 +1,4 @@
+"""Per-device kernels of the parity_kernels ops (bitsandbytes-style registration).
+
+``eager``: pure PyTorch, any device (the default kernel); ``cpu``: the C++ extension.
+"""
