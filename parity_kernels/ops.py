@@ -145,7 +145,8 @@ def _combine_setup_context(ctx, inputs, output):
 
 def _combine_backward(ctx, grad):
     x, coeffs, index, extra = ctx.saved_tensors
-    need_x, need_c, _, need_extra = ctx.needs_input_grad
+    # needs_input_grad covers only the arguments actually passed; pad for the defaults.
+    need_x, need_c, _, need_extra = (tuple(ctx.needs_input_grad) + (False,) * 4)[:4]
     k = index.shape[1] if index is not None else x.shape[1]
     grad_x = grad_c = grad_extra = None
     if need_x or need_extra:
