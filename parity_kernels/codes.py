@@ -88,8 +88,9 @@ class LinearCode(Code):
 
     systematic = True
 
-    def __init__(self, weights) -> None:
+    def __init__(self, weights, name: str = "") -> None:
         super().__init__()
+        self.name = name
         w = torch.as_tensor(weights, dtype=torch.float64).detach().cpu()
         if w.dim() != 2 or w.shape[0] < 1 or w.shape[1] < 1:
             raise ValueError(f"weights: expected a non-empty (r, k) matrix, got shape {tuple(w.shape)}")
@@ -103,7 +104,8 @@ class LinearCode(Code):
         return self.num_coded
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(k={self.k}, r={self.r})"
+        kind = f", {self.name}" if self.name else ""
+        return f"{type(self).__name__}(k={self.k}, r={self.r}{kind})"
 
     def _matrix64(self) -> Tensor:
         return self.weights
@@ -114,7 +116,7 @@ class LinearCode(Code):
         k, r = _check_kr(k, r)
         nodes = torch.arange(1, k + 1, dtype=torch.float64)
         powers = torch.arange(r, dtype=torch.float64)
-        return cls(nodes[None, :] ** powers[:, None])
+        return cls(nodes[None, :] ** powers[:, None], name="vandermonde")
 
     @classmethod
     def cauchy(cls, k: int, r: int) -> "LinearCode":
@@ -130,7 +132,7 @@ class LinearCode(Code):
         x = (torch.arange(r, dtype=torch.float64) + 0.5) * k / r - 0.5 + 1 / math.pi
         diff = x[:, None] - y[None, :]
         assert bool((diff.abs() > 1e-9).all()), "cauchy nodes coincide"
-        return cls(1.0 / diff)
+        return cls(1.0 / diff, name="cauchy")
 
     def decode_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         k, r = self.k, self.r
