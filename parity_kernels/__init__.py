@@ -28,4 +28,4 @@ except ImportError as _error:  # extension not built: ops fall back to pure PyTo
     )
 else:
     HAS_CPU_EXTENSION = True
-    ops.register_kernels("cpu", _cpu_backend.combine, _cpu_backend.concat_downsample)
+    ops.register_kernels("cpu", _cpu_backend)

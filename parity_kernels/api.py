@@ -50,17 +50,25 @@ def _check_groups(groups, k: int, device: torch.device) -> Tensor:
     return groups
 
 
+def _check_out_autograd(*tensors) -> None:
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        raise ValueError("out: writing into a caller's buffer does not support autograd; call without out=")
+
+
 def _coeff_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None) -> Tensor:
+def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None, out: Optional[Tensor] = None) -> Tensor:
     """Encode coding groups into coded queries.
 
     x: stacked groups (G, k, *S), or a serving batch (B, *S) with ``groups`` (G, k) int64
     rows of batch indices. Returns (G, num_coded, *S) in x's dtype: r parities for the
     systematic codes, n coded queries for ``BerrutCode``, one tiled image for
     ``ConcatCode`` (whose *S must be (C, H, W)).
+
+    out: optional contiguous buffer of the result's shape and dtype, written and returned
+    (reusing memory saves fresh-page faults on CPU; no autograd through it).
     """
     code = _check_code(code)
     if groups is None:
@@ -80,9 +88,13 @@ def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None) -> Tensor:
                 f"x: images of {item[1]} x {item[2]} are smaller than ConcatCode(k={code.k})'s "
                 f"{code.rows} x {code.cols} grid"
             )
+        if out is not None:
+            _check_out_autograd(x)
+            ops.concat_downsample_out(x, groups, out)
+            return out
         return ops.concat_downsample(x, groups)
     weights = code.encode_matrix(x.device, _coeff_dtype(x.dtype))
-    return ops.combine(x, weights, groups)
+    return _combine(x, weights, groups, None, out)
 
 
 def decode(
@@ -92,6 +104,7 @@ def decode(
     code: Code,
     *,
     groups: Optional[Tensor] = None,
+    out: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor]:
     """Rebuild the missing outputs of each coding group.
 
@@ -102,7 +115,8 @@ def decode(
 
     Returns ``(y, ok)``: y (G, k, *O) in the outputs' dtype, available slots copied and
     every recoverable missing slot rebuilt; ok (G,) bool, True where the whole group was
-    recovered. Missing slots of groups with ok False are 0.
+    recovered. Missing slots of groups with ok False are 0. ``out``: optional contiguous
+    (G, k, *O) buffer that receives y (no autograd through it).
     """
     code = _check_code(code)
     _check_tensor("coded_outputs", coded_outputs, 2)
@@ -124,7 +138,7 @@ def decode(
     if isinstance(code, BerrutCode):
         if outputs is not None or groups is not None:
             raise ValueError("outputs: BerrutCode is not systematic; pass outputs=None and no groups")
-        return ops.combine(coded_outputs, coeffs), ok
+        return _combine(coded_outputs, coeffs, None, None, out), ok
     if outputs is None:
         raise ValueError(f"outputs: expected the data outputs (G, {code.k}, *O) for {code!r}, got None")
     _check_tensor("outputs", outputs, 1 if groups is not None else 2)
@@ -144,4 +158,12 @@ def decode(
                 f"outputs/groups: expected a batch (B, {', '.join(map(str, item))}) and groups ({num_groups}, {code.k}), "
                 f"got {tuple(outputs.shape)} and {tuple(groups.shape)}"
             )
-    return ops.combine(outputs, coeffs, groups, coded_outputs), ok
+    return _combine(outputs, coeffs, groups, coded_outputs, out), ok
+
+
+def _combine(inputs, coeffs, index, extra, out):
+    if out is None:
+        return ops.combine(inputs, coeffs, index, extra)
+    _check_out_autograd(inputs, extra)
+    ops.combine_out(inputs, coeffs, index, extra, out)
+    return out

@@ -11,6 +11,9 @@
     ConcatCode's parity image: (G, k, C, H, W) (or a batch (B, C, H, W) + index (G, k))
     -> (G, 1, C, H, W).
 
+``combine_out`` / ``concat_downsample_out`` write the same results into a caller's
+contiguous buffer ``out`` (for serving loops that reuse memory; no autograd).
+
 Each backend registers its kernel per device (``backends/``); a device without one runs
 the pure-PyTorch kernels of ``backends/eager.py`` after a one-time warning.
 """
@@ -26,7 +29,10 @@ from torch import Tensor
 
 from .backends import eager
 
-__all__ = ["combine", "concat_downsample", "SUPPORTED_DTYPES", "combine_shapes", "concat_shapes"]
+__all__ = [
+    "combine", "concat_downsample", "combine_out", "concat_downsample_out",
+    "SUPPORTED_DTYPES", "combine_shapes", "concat_shapes", "check_out", "register_kernels",
+]
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
@@ -212,8 +218,59 @@ def _concat_backward(ctx, grad):
 concat_downsample.register_autograd(_concat_backward, setup_context=_concat_setup_context)
 
 
-def register_kernels(device_type: str, combine_kernel, concat_kernel) -> None:
-    """Attach a backend's kernels to both ops for one device type ('cpu', 'cuda')."""
-    combine.register_kernel(device_type)(combine_kernel)
-    concat_downsample.register_kernel(device_type)(concat_kernel)
+# ------------------------------------------------------------------------- out= variants
 
+
+def check_out(out: Tensor, shape: Tuple[int, ...], like: Tensor) -> None:
+    """``out`` must be a contiguous tensor of the result's shape, dtype and device."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"out: expected a torch.Tensor, got {type(out).__name__}")
+    if tuple(out.shape) != tuple(shape) or out.dtype != like.dtype or out.device != like.device:
+        raise ValueError(
+            f"out: expected shape {tuple(shape)}, {like.dtype} on {like.device}; "
+            f"got {tuple(out.shape)}, {out.dtype} on {out.device}"
+        )
+    if not out.is_contiguous():
+        raise ValueError("out: expected a contiguous tensor")
+
+
+@torch.library.custom_op("parity_kernels::combine_out", mutates_args=("out",))
+def combine_out(inputs: Tensor, coeffs: Tensor, index: Optional[Tensor], extra: Optional[Tensor], out: Tensor) -> None:
+    """``combine`` written into a caller's buffer ``out`` (no autograd). Default kernel."""
+    groups, _, r, item = combine_shapes(inputs, coeffs, index, extra)
+    check_out(out, (groups, r) + item, inputs)
+    _warn_fallback(inputs.device)
+    out.copy_(eager.combine(inputs, coeffs, index, extra))
+
+
+@combine_out.register_fake
+def _combine_out_fake(inputs, coeffs, index, extra, out):
+    groups, _, r, item = combine_shapes(inputs, coeffs, index, extra)
+    check_out(out, (groups, r) + item, inputs)
+
+
+@torch.library.custom_op("parity_kernels::concat_downsample_out", mutates_args=("out",))
+def concat_downsample_out(images: Tensor, index: Optional[Tensor], out: Tensor) -> None:
+    """``concat_downsample`` written into a caller's buffer ``out`` (no autograd). Default kernel."""
+    groups, _, chw = concat_shapes(images, index)
+    check_out(out, (groups, 1) + chw, images)
+    _warn_fallback(images.device)
+    out.copy_(eager.concat_downsample(images, index))
+
+
+@concat_downsample_out.register_fake
+def _concat_out_fake(images, index, out):
+    groups, _, chw = concat_shapes(images, index)
+    check_out(out, (groups, 1) + chw, images)
+
+
+def register_kernels(device_type: str, backend) -> None:
+    """Attach a backend's kernels to every op for one device type ('cpu', 'cuda').
+
+    ``backend`` has ``combine``, ``concat_downsample``, ``combine_out`` and
+    ``concat_downsample_out`` with the ops' signatures.
+    """
+    combine.register_kernel(device_type)(backend.combine)
+    concat_downsample.register_kernel(device_type)(backend.concat_downsample)
+    combine_out.register_kernel(device_type)(backend.combine_out)
+    concat_downsample_out.register_kernel(device_type)(backend.concat_downsample_out)

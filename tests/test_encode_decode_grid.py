@@ -98,3 +98,21 @@ def test_rows_longer_than_one_chunk(name, dtype, poisoned_outputs):
     code = make_code(name, 4, 2)
     gen = _seed("long", name, str(dtype))
     _check_encode(code, dtype, (2 * 2048 + 37,), gen)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
+@pytest.mark.parametrize("num_sources", [5, 16, 17, 37])
+def test_many_sources_with_zero_coefficients(num_sources, dtype, poisoned_outputs):
+    """More sources than one round of passes; zero coefficients (the last one too) skip NaN rows."""
+    gen = _seed("many", num_sources, str(dtype))
+    x = random_inputs((3, num_sources, 2 * 2048 + 5), dtype, gen)
+    coeff_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    coeffs = torch.randn(3, 4, num_sources, generator=gen).to(coeff_dtype)
+    coeffs[:, :, -1] = 0.0
+    coeffs[0, :, ::3] = 0.0
+    coeffs[1, 2] = 0.0  # a row with no source at all
+    x[:, -1] = float("nan")
+    x[0, ::3] = float("nan")
+    got = torch.ops.parity_kernels.combine(x, coeffs)
+    clean = x.double().nan_to_num()
+    assert_matches(got, reference.combine(x, coeffs), term_scale(clean, coeffs), dtype, "many sources")
