@@ -116,3 +116,17 @@ def test_many_sources_with_zero_coefficients(num_sources, dtype, poisoned_output
     got = torch.ops.parity_kernels.combine(x, coeffs)
     clean = x.double().nan_to_num()
     assert_matches(got, reference.combine(x, coeffs), term_scale(clean, coeffs), dtype, "many sources")
+
+
+def test_baseline_instruction_set_kernel_too():
+    """The same checks with the SSE2 build of the kernel (the AVX2 one runs everywhere else here)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PARITY_KERNELS_CPU_ISA="generic")
+    selection = "many_sources or longer_than_one_chunk or (kernels_match_reference and 4-2)"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", selection],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout

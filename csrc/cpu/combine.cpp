@@ -1,12 +1,8 @@
-// Fused linear combination of coding-group rows (see kernels.h).
-#include <algorithm>
-#include <cstring>
+// Fused linear combination of coding-group rows (see kernels.h): dispatch by dtype and
+// by instruction set, and the group-index check.
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "kernels.h"
 
@@ -14,145 +10,18 @@ namespace parity_kernels {
 
 namespace {
 
-constexpr int64_t kChunk = 1024;  // elements per work item: accumulator stays in L1
-constexpr int kMaxSources = 16;   // active sources gathered before a round of passes
-// Outputs at least this large bypass the caches (non-temporal stores): they would not
-// stay cached anyway, and normal stores would first read every output line from memory.
-constexpr int64_t kStreamBytes = 8 << 20;
-
-// Copy from an L1-resident buffer to dst with non-temporal 16-byte stores where aligned.
-inline void stream_bytes(char* dst, const char* src, size_t bytes) {
-#if defined(__SSE2__)
-  size_t head = (16 - (reinterpret_cast<uintptr_t>(dst) & 15u)) & 15u;
-  head = std::min(head, bytes);
-  std::memcpy(dst, src, head);
-  size_t i = head;
-  for (; i + 16 <= bytes; i += 16)
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
-  std::memcpy(dst + i, src + i, bytes - i);
+// PARITY_KERNELS_CPU_ISA=generic forces the baseline kernel (tests use it to cover both).
+bool has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool yes = [] {
+    const char* isa = std::getenv("PARITY_KERNELS_CPU_ISA");
+    if (isa && std::string(isa) == "generic") return false;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  }();
+  return yes;
 #else
-  std::memcpy(dst, src, bytes);
+  return false;
 #endif
-}
-
-inline void stream_fence() {
-#if defined(__SSE2__)
-  _mm_sfence();
-#endif
-}
-
-// One pass over a chunk with M sources: v = (First ? 0 : acc[t]) + sum_{m < M} c[m] * p[m][t],
-// kept in acc, or, on the final pass, rounded and stored to dst.
-template <typename T, int M, bool First, bool Final>
-inline void pass(T* __restrict dst, typename Element<T>::Acc* __restrict acc, const T* const* p,
-                 const typename Element<T>::Acc* c, int64_t len) {
-  using Acc = typename Element<T>::Acc;
-  const T* __restrict p0 = p[0];
-  const T* __restrict p1 = p[M > 1 ? 1 : 0];
-  const T* __restrict p2 = p[M > 2 ? 2 : 0];
-  const T* __restrict p3 = p[M > 3 ? 3 : 0];
-  for (int64_t t = 0; t < len; ++t) {
-    Acc v = First ? Acc(0) : acc[t];
-    v += c[0] * Element<T>::load(p0 + t);
-    if (M > 1) v += c[1] * Element<T>::load(p1 + t);
-    if (M > 2) v += c[2] * Element<T>::load(p2 + t);
-    if (M > 3) v += c[3] * Element<T>::load(p3 + t);
-    if (Final) {
-      Element<T>::store(dst + t, v);
-    } else {
-      acc[t] = v;
-    }
-  }
-}
-
-template <typename T, bool First, bool Final>
-inline void pass_n(int n, T* dst, typename Element<T>::Acc* acc, const T* const* p,
-                   const typename Element<T>::Acc* c, int64_t len) {
-  switch (n) {
-    case 1: return pass<T, 1, First, Final>(dst, acc, p, c, len);
-    case 2: return pass<T, 2, First, Final>(dst, acc, p, c, len);
-    case 3: return pass<T, 3, First, Final>(dst, acc, p, c, len);
-    default: return pass<T, 4, First, Final>(dst, acc, p, c, len);
-  }
-}
-
-// Sum the active sources over a chunk in passes of up to four; the last pass (when
-// `final`) writes the rounded result to dst instead of the accumulator.
-template <typename T>
-inline void run_passes(const T* const* active, const typename Element<T>::Acc* weight, int count,
-                       bool& first, bool final, T* dst, typename Element<T>::Acc* acc, int64_t len) {
-  for (int m = 0; m < count; m += 4) {
-    const int n = std::min(count - m, 4);
-    const bool last = final && m + n == count;
-    if (first) {
-      last ? pass_n<T, true, true>(n, dst, acc, active + m, weight + m, len)
-           : pass_n<T, true, false>(n, dst, acc, active + m, weight + m, len);
-    } else {
-      last ? pass_n<T, false, true>(n, dst, acc, active + m, weight + m, len)
-           : pass_n<T, false, false>(n, dst, acc, active + m, weight + m, len);
-    }
-    first = false;
-  }
-}
-
-template <typename T>
-void combine_typed(const CombineArgs& a) {
-  using Acc = typename Element<T>::Acc;
-  const T* inputs = static_cast<const T*>(a.inputs);
-  const T* extra = static_cast<const T*>(a.extra);
-  const Acc* coeffs = static_cast<const Acc*>(a.coeffs);
-  T* out = static_cast<T*>(a.out);
-  const int64_t num_sources = a.k + a.k_extra;
-  const int64_t chunks = (a.numel + kChunk - 1) / kChunk;
-  const int64_t items = a.groups * chunks;
-  const bool streaming = a.groups * a.r * a.numel * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
-
-#pragma omp parallel num_threads(a.threads)
-  {
-    Acc acc[kChunk];
-    T staged[kChunk];
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t g = item / chunks;
-      const int64_t begin = (item % chunks) * kChunk;
-      const int64_t len = std::min(kChunk, a.numel - begin);
-      for (int64_t j = 0; j < a.r; ++j) {
-        const Acc* row = coeffs + g * a.coeff_stride_g + j * num_sources;
-        // The sources with a non-zero coefficient, summed up to four per pass.
-        const T* active[kMaxSources];
-        Acc weight[kMaxSources];
-        int count = 0;
-        bool first = true;
-        T* dst = out + (g * a.r + j) * a.numel + begin;
-        T* target = streaming ? staged : dst;  // streamed rows are staged in L1 first
-        for (int64_t s = 0; s < num_sources; ++s) {
-          const Acc c = row[s];
-          if (c == Acc(0)) continue;  // never read a source whose coefficient is zero
-          const T* src;
-          if (s < a.k) {
-            src = a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
-                          : inputs + g * a.in_stride_g + s * a.in_stride_s;
-          } else {
-            src = extra + g * a.ex_stride_g + (s - a.k) * a.ex_stride_s;
-          }
-          active[count] = src + begin;
-          weight[count] = c;
-          if (++count == kMaxSources) {
-            run_passes<T>(active, weight, count, first, false, target, acc, len);
-            count = 0;
-          }
-        }
-        if (count > 0) {
-          run_passes<T>(active, weight, count, first, true, target, acc, len);
-        } else {  // only possible after a full round (or with no source at all)
-          for (int64_t t = 0; t < len; ++t) Element<T>::store(target + t, first ? Acc(0) : acc[t]);
-        }
-        if (streaming)
-          stream_bytes(reinterpret_cast<char*>(dst), reinterpret_cast<const char*>(staged), len * sizeof(T));
-      }
-    }
-    if (streaming) stream_fence();
-  }
 }
 
 }  // namespace
@@ -168,13 +37,11 @@ void check_index(const int64_t* index, int64_t count, int64_t batch) {
 
 void combine(const CombineArgs& a) {
   if (a.index) check_index(a.index, a.groups * a.k, a.batch);
-  switch (a.dtype) {
-    case DType::Float32: return combine_typed<float>(a);
-    case DType::Float64: return combine_typed<double>(a);
-    case DType::Float16: return combine_typed<Half>(a);
-    case DType::BFloat16: return combine_typed<BFloat16>(a);
+  if (has_avx2()) {
+    combine_avx2(a);
+  } else {
+    combine_generic(a);
   }
-  throw std::invalid_argument("combine: unsupported dtype code");
 }
 
 }  // namespace parity_kernels

@@ -2,6 +2,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "elements.h"
 #include "kernels.h"
 
 namespace parity_kernels {

@@ -1,14 +1,17 @@
 // Element types of the CPU kernels: loads to the accumulator type, rounding stores.
-// float16 and bfloat16 are carried as uint16_t bit patterns; conversions are
-// branch-light bit manipulation (round to nearest even), so loops vectorise.
+// float16 and bfloat16 are carried as uint16_t bit patterns; conversions are bit
+// manipulation (round to nearest even), or, where the translation unit is built for
+// F16C (PK_NATIVE_F16), the compiler's _Float16 conversions, which vectorise.
+//
+// Everything here has internal linkage, so translation units built for different
+// instruction sets (combine_generic.cpp, combine_avx2.cpp) each get their own copy.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
 namespace parity_kernels {
-
-enum class DType : int { Float32 = 0, Float16 = 1, BFloat16 = 2, Float64 = 3 };
+namespace {
 
 struct Half { uint16_t bits; };
 struct BFloat16 { uint16_t bits; };
@@ -66,15 +69,24 @@ template <> struct Element<double> {
   static inline Acc load(const double* p) { return *p; }
   static inline void store(double* p, Acc v) { *p = v; }
 };
+#if defined(PK_NATIVE_F16)
+template <> struct Element<Half> {
+  using Acc = float;
+  static inline Acc load(const Half* p) { _Float16 h; std::memcpy(&h, p, 2); return static_cast<float>(h); }
+  static inline void store(Half* p, Acc v) { const _Float16 h = static_cast<_Float16>(v); std::memcpy(p, &h, 2); }
+};
+#else
 template <> struct Element<Half> {
   using Acc = float;
   static inline Acc load(const Half* p) { return half_to_float(p->bits); }
   static inline void store(Half* p, Acc v) { p->bits = float_to_half(v); }
 };
+#endif
 template <> struct Element<BFloat16> {
   using Acc = float;
   static inline Acc load(const BFloat16* p) { return bf16_to_float(p->bits); }
   static inline void store(BFloat16* p, Acc v) { p->bits = float_to_bf16(v); }
 };
 
+}  // namespace
 }  // namespace parity_kernels

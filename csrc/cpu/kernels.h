@@ -3,9 +3,9 @@
 
 #include <cstdint>
 
-#include "elements.h"
-
 namespace parity_kernels {
+
+enum class DType : int { Float32 = 0, Float16 = 1, BFloat16 = 2, Float64 = 3 };
 
 // out[g, j, :] = sum_s coeffs[g, j, s] * source(g, s)[:] with fp32 (fp64) accumulation.
 // Sources s < k are rows of `inputs`: stacked at inputs + g*in_stride_g + s*in_stride_s,
@@ -32,6 +32,9 @@ struct CombineArgs {
   int threads;
 };
 void combine(const CombineArgs& a);
+// The same kernel built for two instruction sets; combine() picks one at run time.
+void combine_generic(const CombineArgs& a);
+void combine_avx2(const CombineArgs& a);  // AVX2 + FMA + F16C
 
 // Parity image of ConcatCode: image s of group g (stacked or gathered as above, each
 // image C*H*W contiguous) area-downsampled onto tile s of a rows x cols grid;

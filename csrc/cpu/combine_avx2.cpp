@@ -1,0 +1,31 @@
+// The combine kernel built for AVX2 + FMA + F16C (8-wide float loops, hardware
+// float16 conversions); chosen at run time only where the CPU has them.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+
+#if defined(__x86_64__) || defined(__i386__)
+#pragma GCC target("avx2,fma,f16c")
+#define PK_NATIVE_F16 1
+#include "combine_impl.h"
+
+namespace parity_kernels {
+
+void combine_avx2(const CombineArgs& a) {
+  switch (a.dtype) {
+    case DType::Float32: return combine_typed<float>(a);
+    case DType::Float64: return combine_typed<double>(a);
+    case DType::Float16: return combine_typed<Half>(a);
+    case DType::BFloat16: return combine_typed<BFloat16>(a);
+  }
+  throw std::invalid_argument("combine: unsupported dtype code");
+}
+
+}  // namespace parity_kernels
+#else
+#include "kernels.h"
+namespace parity_kernels {
+void combine_avx2(const CombineArgs& a) { combine_generic(a); }
+}  // namespace parity_kernels
+#endif
