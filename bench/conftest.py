@@ -1,14 +1,14 @@
-"""Shared by the benchmark suites: bytes moved per case, and a ratio table at the end.
-
-Each benchmark sets ``benchmark.extra_info`` = {"case": ..., "impl": ..., "bytes": ...}.
-After the run, the table gives per case: GB/s of each implementation (bytes = every
-input read once + every output written once), ours / eager, ours / compile and ours as a
-fraction of the plain-copy bandwidth measured in the same run.
-"""
+"""pytest-benchmark glue: every case records its bytes; a GB/s ratio table ends the run."""
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from cases import ratio_table  # noqa: E402
 
 _results = []
 
@@ -16,9 +16,6 @@ _results = []
 def record(benchmark, case: str, impl: str, nbytes: int) -> None:
     benchmark.extra_info.update({"case": case, "impl": impl, "bytes": nbytes})
     _results.append(benchmark)
-
-
-IMPLS = ("ours", "ours_alloc", "eager", "compile", "copy", "clone")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -29,19 +26,7 @@ def pytest_terminal_summary(terminalreporter):
             continue
         info = bench.extra_info
         table[info["case"]][info["impl"]] = info["bytes"] / stats.stats.median / 1e9
-    if not table:
-        return
-    write = terminalreporter.write_line
-    write("")
-    write("GB/s by median time (bytes = inputs read once + outputs written once).")
-    write("ours: into a reused out= buffer; ours_alloc: a fresh output each call (as eager, clone);")
-    write("copy: copy_ into a reused buffer; clone: a copy into a fresh buffer.")
-    write(f"{'case':<34}" + "".join(f"{i:>11}" for i in IMPLS)
-          + f"{'alloc/eager':>12}{'ours/copy':>10}{'alloc/clone':>12}")
-    for case, row in sorted(table.items()):
-        def ratio(a, b):
-            return f"{row[a] / row[b]:.2f}" if row.get(a) and row.get(b) else "-"
-
-        cells = "".join(f"{row[i]:>11.2f}" if i in row else f"{'-':>11}" for i in IMPLS)
-        write(f"{case:<34}{cells}{ratio('ours_alloc', 'eager'):>12}{ratio('ours', 'copy'):>10}"
-              f"{ratio('ours_alloc', 'clone'):>12}")
+    if table:
+        terminalreporter.write_line("\nGB/s by median time (see bench/cases.py for what each column is).")
+        for line in ratio_table(table):
+            terminalreporter.write_line(line)

@@ -26,6 +26,9 @@ __all__ = ["Code", "SumCode", "LinearCode", "BerrutCode", "ConcatCode", "berrut_
 
 # Distance under which an evaluation point is taken to coincide with a node.
 _NODE_EPS = 1e-12
+# Codes with at most this many sources decode through a table of every erasure pattern
+# (2**12 patterns x k x 12 float64: under 4 MB for k = 8).
+TABLE_SOURCES = 12
 
 
 class Code:
@@ -59,8 +62,39 @@ class Code:
         return w
 
     def decode_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
-        """(G, num_sources) bool -> (coefficients (G, k, num_sources) float64, ok (G,) bool)."""
+        """(G, num_sources) bool -> (coefficients (G, k, num_sources) float64, ok (G,) bool).
+
+        With at most ``TABLE_SOURCES`` sources, every erasure pattern's coefficients are
+        solved once per device (on first use) and decoding looks its patterns up: three
+        device ops instead of a batched solve per call. Larger codes, code traced by
+        torch.compile, and CUDA-graph capture before the table exists solve per call.
+        """
+        available = _as_bool_mask(available, self.num_sources)
+        if self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling() or self._capturing(available.device):
+            return self.solve_coefficients(available)  # traced/captured: no table built here
+        coeffs, ok, powers = self._pattern_table(available.device)
+        pattern = (available * powers).sum(1)
+        return coeffs[pattern], ok[pattern]
+
+    def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
+        """decode_coefficients computed directly, with batched device ops (no table)."""
         raise NotImplementedError
+
+    def _capturing(self, device: torch.device) -> bool:
+        """True while a CUDA graph is being captured and this device's table does not exist yet."""
+        return (device.type == "cuda" and ("patterns", device) not in self._matrix_cache
+                and torch.cuda.is_current_stream_capturing())
+
+    def _pattern_table(self, device: torch.device) -> Tuple[Tensor, Tensor, Tensor]:
+        """(coefficients, ok) of all 2**num_sources patterns, and the bit weights of a pattern."""
+        key = ("patterns", device)
+        table = self._matrix_cache.get(key)
+        if table is None:
+            powers = 2 ** torch.arange(self.num_sources, device=device)
+            every = (torch.arange(2**self.num_sources, device=device)[:, None] & powers) != 0
+            table = self.solve_coefficients(every) + (powers,)
+            self._matrix_cache[key] = table
+        return table
 
     def _check_k(self, k: int) -> int:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -134,7 +168,7 @@ class LinearCode(Code):
         assert bool((diff.abs() > 1e-9).all()), "cauchy nodes coincide"
         return cls(1.0 / diff, name="cauchy")
 
-    def decode_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
+    def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         k, r = self.k, self.r
         available = _as_bool_mask(available, k + r)
         f64 = torch.float64
@@ -172,7 +206,7 @@ class SumCode(LinearCode):
     def __repr__(self) -> str:
         return f"SumCode(k={self.k})"
 
-    def decode_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
+    def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         """Closed form: y_j = z - sum_{i != j} y_i for the one missing j."""
         k = self.k
         available = _as_bool_mask(available, k + 1)
@@ -244,7 +278,7 @@ class BerrutCode(Code):
         full = torch.ones(1, self.k, dtype=torch.bool)
         return berrut_weights(self.beta, self.alpha, full)[0]
 
-    def decode_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
+    def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         available = _as_bool_mask(available, self.n)
         alpha, beta = self._nodes(available.device)
         coeffs = berrut_weights(alpha, beta, available)

@@ -100,3 +100,28 @@ def test_concat_grid_shapes():
 def test_bad_code_parameters_raise(make):
     with pytest.raises(ValueError):
         make()
+
+
+@pytest.mark.parametrize("code", [pk.SumCode(5), pk.LinearCode.cauchy(6, 3), pk.LinearCode.vandermonde(8, 4),
+                                  pk.BerrutCode(5, 9), pk.ConcatCode(4)], ids=repr)
+def test_pattern_table_agrees_with_the_direct_solve(code):
+    every = (torch.arange(2**code.num_sources)[:, None] >> torch.arange(code.num_sources)) & 1
+    every = every.to(torch.bool)
+    table, table_ok = code.decode_coefficients(every)
+    direct, direct_ok = code.solve_coefficients(every)
+    assert torch.equal(table_ok, direct_ok)
+    assert torch.equal(table, direct)
+
+
+def test_codes_with_more_sources_than_the_table_solve_per_call():
+    code = pk.LinearCode.cauchy(10, 4)
+    assert code.num_sources > pk.codes.TABLE_SOURCES
+    gen = torch.Generator().manual_seed(3)
+    available = torch.rand(20, 14, generator=gen) < 0.75
+    outputs = torch.randn(20, 10, 3, generator=gen, dtype=torch.float64)
+    coded = torch.randn(20, 4, 3, generator=gen, dtype=torch.float64)
+    y, ok = pk.decode(outputs, coded, available, code)
+    want, want_ok = reference.decode(outputs, coded, available, code)
+    assert torch.equal(ok, want_ok) and ok.any() and not ok.all()
+    torch.testing.assert_close(y, want, rtol=1e-9, atol=1e-9)
+    assert ("patterns", torch.device("cpu")) not in code._matrix_cache

@@ -187,6 +187,14 @@ void combine_typed(const CombineArgs& a) {
             count = 0;
           }
         }
+        if (count == 1 && first && weight[0] == Acc(1)) {  // a plain copy (decode's available rows)
+          if (streaming) {
+            stream_bytes(reinterpret_cast<char*>(dst), reinterpret_cast<const char*>(active[0]), len * sizeof(T));
+          } else {
+            std::memcpy(dst, active[0], len * sizeof(T));
+          }
+          continue;
+        }
         if (count > 0) {
           run_passes<T>(active, weight, count, first, true, target, acc, len);
         } else {  // only possible after a full round (or with no source at all)
