@@ -8,24 +8,16 @@
 
 from __future__ import annotations
 
-import warnings
-
 from . import ops, reference
 from .api import decode, encode
 from .codes import BerrutCode, Code, ConcatCode, LinearCode, SumCode
 
 __version__ = "0.1.0"
-__all__ = ["encode", "decode", "Code", "SumCode", "LinearCode", "BerrutCode", "ConcatCode", "ops", "reference"]
+__all__ = ["encode", "decode", "set_backend", "get_backend", "Code", "SumCode", "LinearCode", "BerrutCode", "ConcatCode", "ops", "reference"]
 
-try:
-    from .backends import cpu as _cpu_backend
-except ImportError as _error:  # extension not built: ops fall back to pure PyTorch
-    HAS_CPU_EXTENSION = False
-    warnings.warn(
-        f"parity_kernels: C++ extension not available ({_error}); CPU ops use pure PyTorch",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-else:
-    HAS_CPU_EXTENSION = True
-    ops.register_kernels("cpu", _cpu_backend)
+from .backends import dispatch
+from .backends.dispatch import get_backend, set_backend
+
+HAS_CPU_EXTENSION = not isinstance(dispatch._load(".cpu"), ImportError)
+for _device_type in ("cpu", "cuda"):
+    ops.register_kernels(_device_type, dispatch.DeviceKernels(_device_type))

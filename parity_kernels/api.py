@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from . import ops
+from .checks import SUPPORTED_DTYPES
 from .codes import BerrutCode, Code, ConcatCode
 
 __all__ = ["encode", "decode"]
@@ -23,7 +24,7 @@ __all__ = ["encode", "decode"]
 def _check_tensor(name: str, t, min_dim: int) -> Tensor:
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
-    if t.dtype not in ops.SUPPORTED_DTYPES:
+    if t.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"{name}: expected float32, float16, bfloat16 (or float64 on CPU), got {t.dtype}")
     if t.dtype == torch.float64 and t.device.type != "cpu":
         raise TypeError(f"{name}: float64 is supported on CPU only, got it on {t.device}")

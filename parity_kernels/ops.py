@@ -14,116 +14,25 @@
 ``combine_out`` / ``concat_downsample_out`` write the same results into a caller's
 contiguous buffer ``out`` (for serving loops that reuse memory; no autograd).
 
-Each backend registers its kernel per device (``backends/``); a device without one runs
-the pure-PyTorch kernels of ``backends/eager.py`` after a one-time warning.
+CPU and CUDA get per-device kernels that pick a backend per call (``backends/dispatch.py``);
+another device runs the pure-PyTorch kernels of ``backends/eager.py`` after a one-time
+warning.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 from torch import Tensor
 
-from .backends import eager
+from .backends import dispatch, eager
+from .checks import SUPPORTED_DTYPES, check_out, combine_shapes, concat_shapes
 
 __all__ = [
     "combine", "concat_downsample", "combine_out", "concat_downsample_out",
     "SUPPORTED_DTYPES", "combine_shapes", "concat_shapes", "check_out", "register_kernels",
 ]
-
-SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-
-_warned_devices: set = set()
-
-
-def _warn_fallback(device: torch.device) -> None:
-    if device.type not in _warned_devices:
-        _warned_devices.add(device.type)
-        warnings.warn(
-            f"parity_kernels: no compiled kernel for device '{device.type}'; using the pure-PyTorch "
-            "path (correct, slower). On CPU, build the C++ extension: pip install -e .",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-
-
-def combine_shapes(
-    inputs: Tensor, coeffs: Tensor, index: Optional[Tensor], extra: Optional[Tensor]
-) -> Tuple[int, int, int, Tuple[int, ...]]:
-    """Validate combine's arguments from metadata; return (groups, k, r, item_shape)."""
-    if inputs.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"inputs: expected float32, float16, bfloat16 or float64, got {inputs.dtype}")
-    want_coeff = torch.float64 if inputs.dtype == torch.float64 else torch.float32
-    if coeffs.dtype != want_coeff:
-        raise TypeError(f"coeffs: expected {want_coeff} for {inputs.dtype} inputs, got {coeffs.dtype}")
-    if coeffs.device != inputs.device:
-        raise ValueError(f"coeffs: expected device {inputs.device}, got {coeffs.device}")
-    if index is not None:
-        if index.dtype != torch.int64:
-            raise TypeError(f"index: expected torch.int64, got {index.dtype}")
-        if index.dim() != 2:
-            raise ValueError(f"index: expected shape (G, k), got {tuple(index.shape)}")
-        if index.device != inputs.device:
-            raise ValueError(f"index: expected device {inputs.device}, got {index.device}")
-        if inputs.dim() < 1:
-            raise ValueError("inputs: expected a batch (B, *S) when index is given")
-        groups, k = index.shape
-        item = tuple(inputs.shape[1:])
-    else:
-        if inputs.dim() < 2:
-            raise ValueError(f"inputs: expected stacked groups (G, k, *S), got {tuple(inputs.shape)}")
-        groups, k = inputs.shape[0], inputs.shape[1]
-        item = tuple(inputs.shape[2:])
-    num_extra = 0
-    if extra is not None:
-        if extra.dtype != inputs.dtype or extra.device != inputs.device:
-            raise TypeError(f"extra: expected {inputs.dtype} on {inputs.device}, got {extra.dtype} on {extra.device}")
-        if extra.dim() != len(item) + 2 or extra.shape[0] != groups or tuple(extra.shape[2:]) != item:
-            raise ValueError(f"extra: expected shape ({groups}, e, {', '.join(map(str, item))}), got {tuple(extra.shape)}")
-        num_extra = extra.shape[1]
-    sources = k + num_extra
-    if coeffs.dim() == 2:
-        ok = coeffs.shape[1] == sources
-    elif coeffs.dim() == 3:
-        ok = coeffs.shape[0] == groups and coeffs.shape[2] == sources
-    else:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"coeffs: expected (r, {sources}) or ({groups}, r, {sources}), got {tuple(coeffs.shape)}"
-        )
-    return int(groups), int(k), int(coeffs.shape[-2]), item
-
-
-def concat_shapes(images: Tensor, index: Optional[Tensor]) -> Tuple[int, int, Tuple[int, int, int]]:
-    """Validate concat_downsample's arguments; return (groups, k, (C, H, W))."""
-    if images.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"images: expected float32, float16, bfloat16 or float64, got {images.dtype}")
-    if index is not None:
-        if index.dtype != torch.int64 or index.dim() != 2 or index.device != images.device:
-            raise TypeError(f"index: expected a (G, k) torch.int64 tensor on {images.device}")
-        if images.dim() != 4:
-            raise ValueError(f"images: expected a batch (B, C, H, W), got {tuple(images.shape)}")
-        groups, k = index.shape
-        chw = tuple(images.shape[1:])
-    else:
-        if images.dim() != 5:
-            raise ValueError(f"images: expected (G, k, C, H, W), got {tuple(images.shape)}")
-        groups, k = images.shape[:2]
-        chw = tuple(images.shape[2:])
-    if k < 1:
-        raise ValueError("images: expected k >= 1 images per group")
-    cols = math.isqrt(k - 1) + 1 if k > 1 else 1
-    rows = -(-k // cols)
-    if chw[1] < rows or chw[2] < cols:
-        raise ValueError(
-            f"images: H x W = {chw[1]} x {chw[2]} is smaller than the {rows} x {cols} tile grid of k = {k}"
-        )
-    return int(groups), int(k), chw  # type: ignore[return-value]
-
 
 # ---------------------------------------------------------------------------- combine
 
@@ -133,9 +42,7 @@ def combine(
     inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None, extra: Optional[Tensor] = None
 ) -> Tensor:
     """Default kernel (devices without a registered one): pure PyTorch, warned once."""
-    combine_shapes(inputs, coeffs, index, extra)
-    _warn_fallback(inputs.device)
-    return eager.combine(inputs, coeffs, index, extra)
+    return dispatch.backend_for(inputs.device.type).combine(inputs, coeffs, index, extra)
 
 
 @combine.register_fake
@@ -188,9 +95,7 @@ combine.register_autograd(_combine_backward, setup_context=_combine_setup_contex
 @torch.library.custom_op("parity_kernels::concat_downsample", mutates_args=())
 def concat_downsample(images: Tensor, index: Optional[Tensor] = None) -> Tensor:
     """Default kernel (devices without a registered one): pure PyTorch, warned once."""
-    concat_shapes(images, index)
-    _warn_fallback(images.device)
-    return eager.concat_downsample(images, index)
+    return dispatch.backend_for(images.device.type).concat_downsample(images, index)
 
 
 @concat_downsample.register_fake
@@ -221,26 +126,10 @@ concat_downsample.register_autograd(_concat_backward, setup_context=_concat_setu
 # ------------------------------------------------------------------------- out= variants
 
 
-def check_out(out: Tensor, shape: Tuple[int, ...], like: Tensor) -> None:
-    """``out`` must be a contiguous tensor of the result's shape, dtype and device."""
-    if not isinstance(out, Tensor):
-        raise TypeError(f"out: expected a torch.Tensor, got {type(out).__name__}")
-    if tuple(out.shape) != tuple(shape) or out.dtype != like.dtype or out.device != like.device:
-        raise ValueError(
-            f"out: expected shape {tuple(shape)}, {like.dtype} on {like.device}; "
-            f"got {tuple(out.shape)}, {out.dtype} on {out.device}"
-        )
-    if not out.is_contiguous():
-        raise ValueError("out: expected a contiguous tensor")
-
-
 @torch.library.custom_op("parity_kernels::combine_out", mutates_args=("out",))
 def combine_out(inputs: Tensor, coeffs: Tensor, index: Optional[Tensor], extra: Optional[Tensor], out: Tensor) -> None:
     """``combine`` written into a caller's buffer ``out`` (no autograd). Default kernel."""
-    groups, _, r, item = combine_shapes(inputs, coeffs, index, extra)
-    check_out(out, (groups, r) + item, inputs)
-    _warn_fallback(inputs.device)
-    out.copy_(eager.combine(inputs, coeffs, index, extra))
+    dispatch.backend_for(inputs.device.type).combine_out(inputs, coeffs, index, extra, out)
 
 
 @combine_out.register_fake
@@ -252,10 +141,7 @@ def _combine_out_fake(inputs, coeffs, index, extra, out):
 @torch.library.custom_op("parity_kernels::concat_downsample_out", mutates_args=("out",))
 def concat_downsample_out(images: Tensor, index: Optional[Tensor], out: Tensor) -> None:
     """``concat_downsample`` written into a caller's buffer ``out`` (no autograd). Default kernel."""
-    groups, _, chw = concat_shapes(images, index)
-    check_out(out, (groups, 1) + chw, images)
-    _warn_fallback(images.device)
-    out.copy_(eager.concat_downsample(images, index))
+    dispatch.backend_for(images.device.type).concat_downsample_out(images, index, out)
 
 
 @concat_downsample_out.register_fake
@@ -265,10 +151,10 @@ def _concat_out_fake(images, index, out):
 
 
 def register_kernels(device_type: str, backend) -> None:
-    """Attach a backend's kernels to every op for one device type ('cpu', 'cuda').
+    """Attach kernels to every op for one device type ('cpu', 'cuda').
 
     ``backend`` has ``combine``, ``concat_downsample``, ``combine_out`` and
-    ``concat_downsample_out`` with the ops' signatures.
+    ``concat_downsample_out`` with the ops' signatures (see ``backends.dispatch``).
     """
     combine.register_kernel(device_type)(backend.combine)
     concat_downsample.register_kernel(device_type)(backend.concat_downsample)

@@ -13,6 +13,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .kernel_backend import KernelBackend
+
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
@@ -72,3 +74,14 @@ def concat_downsample_backward(grad: Tensor, k: int) -> Tensor:
         tile_grad = grad[:, 0, :, y0:y1, x0:x1].contiguous()
         parts.append(torch.ops.aten._adaptive_avg_pool2d_backward(tile_grad, template))
     return torch.stack(parts, dim=1)
+
+
+def _combine_into(out, inputs, coeffs, index, extra):
+    out.copy_(combine(inputs, coeffs, index, extra))
+
+
+def _concat_into(out, images, index):
+    out.copy_(concat_downsample(images, index))
+
+
+BACKEND = KernelBackend("eager", _combine_into, _concat_into)

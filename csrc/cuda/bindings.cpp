@@ -1,0 +1,48 @@
+// pybind11 bindings of the CUDA kernels: raw device pointers and the caller's stream as
+// integers; launches are asynchronous, errors from the launch raise RuntimeError.
+#include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "kernels.cuh"
+
+namespace py = pybind11;
+using namespace parity_kernels::cuda;
+
+namespace {
+
+template <typename P>
+P* ptr(uintptr_t address) { return reinterpret_cast<P*>(address); }
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
+}
+
+void combine_py(int dtype, uintptr_t inputs, int64_t in_stride_g, int64_t in_stride_s, uintptr_t index,
+                int64_t k, uintptr_t extra, int64_t ex_stride_g, int64_t ex_stride_s, int64_t k_extra,
+                uintptr_t coeffs, int64_t coeff_stride_g, int64_t r, uintptr_t out, int64_t groups,
+                int64_t numel, bool aligned, uintptr_t stream) {
+  CombineArgs a{static_cast<DType>(dtype), ptr<const void>(inputs), in_stride_g, in_stride_s,
+                ptr<const int64_t>(index), k, ptr<const void>(extra), ex_stride_g, ex_stride_s, k_extra,
+                ptr<const void>(coeffs), coeff_stride_g, r, ptr<void>(out), groups, numel, aligned,
+                reinterpret_cast<cudaStream_t>(stream)};
+  check(combine(a), "parity_kernels combine (CUDA)");
+}
+
+void concat_py(int dtype, uintptr_t inputs, int64_t in_stride_g, int64_t in_stride_s, uintptr_t index,
+               int64_t k, int64_t channels, int64_t height, int64_t width, int64_t grid_rows,
+               int64_t grid_cols, uintptr_t out, int64_t groups, uintptr_t stream) {
+  ConcatArgs a{static_cast<DType>(dtype), ptr<const void>(inputs), in_stride_g, in_stride_s,
+               ptr<const int64_t>(index), k, channels, height, width, grid_rows, grid_cols,
+               ptr<void>(out), groups, reinterpret_cast<cudaStream_t>(stream)};
+  check(concat_downsample(a), "parity_kernels concat_downsample (CUDA)");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C_cuda, m) {
+  m.doc() = "parity_kernels CUDA kernels; called from parity_kernels.backends.cuda";
+  m.def("combine", &combine_py, py::call_guard<py::gil_scoped_release>(), "see csrc/cuda/kernels.cuh");
+  m.def("concat_downsample", &concat_py, py::call_guard<py::gil_scoped_release>(), "see csrc/cuda/kernels.cuh");
+}

@@ -1,0 +1,89 @@
+// Fused linear combination of coding-group rows on the GPU (see kernels.cuh).
+// One thread per VEC consecutive elements of one group; 16-byte vector loads and stores
+// where every row is aligned, a scalar tail at the end of each row.
+#include "elements.cuh"
+#include "kernels.cuh"
+
+namespace parity_kernels {
+namespace cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+template <typename T, int VEC>
+__global__ void combine_kernel(CombineArgs a, int64_t blocks_per_group) {
+  using E = Element<T>;
+  using Acc = typename E::Acc;
+  const int64_t g = blockIdx.x / blocks_per_group;
+  const int64_t e = ((blockIdx.x % blocks_per_group) * kThreads + threadIdx.x) * VEC;
+  if (e >= a.numel) return;
+  const bool full = e + VEC <= a.numel;
+  const int64_t count = full ? VEC : a.numel - e;
+  const int64_t num_sources = a.k + a.k_extra;
+  const T* inputs = static_cast<const T*>(a.inputs);
+  const T* extra = static_cast<const T*>(a.extra);
+  const Acc* coeffs = static_cast<const Acc*>(a.coeffs) + g * a.coeff_stride_g;
+  T* out = static_cast<T*>(a.out);
+  for (int64_t j = 0; j < a.r; ++j) {
+    Acc acc[VEC];
+#pragma unroll
+    for (int v = 0; v < VEC; ++v) acc[v] = Acc(0);
+    for (int64_t s = 0; s < num_sources; ++s) {
+      const Acc c = coeffs[j * num_sources + s];
+      if (c == Acc(0)) continue;  // never read a source whose coefficient is zero
+      const T* src = s < a.k ? (a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
+                                        : inputs + g * a.in_stride_g + s * a.in_stride_s)
+                             : extra + g * a.ex_stride_g + (s - a.k) * a.ex_stride_s;
+      src += e;
+      if (full) {
+        const Vector<T, VEC> x = *reinterpret_cast<const Vector<T, VEC>*>(src);
+#pragma unroll
+        for (int v = 0; v < VEC; ++v) acc[v] += c * E::load(x.v[v]);
+      } else {
+        for (int64_t v = 0; v < count; ++v) acc[v] += c * E::load(src[v]);
+      }
+    }
+    T* dst = out + (g * a.r + j) * a.numel + e;
+    if (full) {
+      Vector<T, VEC> y;
+#pragma unroll
+      for (int v = 0; v < VEC; ++v) y.v[v] = E::store(acc[v]);
+      *reinterpret_cast<Vector<T, VEC>*>(dst) = y;
+    } else {
+      for (int64_t v = 0; v < count; ++v) dst[v] = E::store(acc[v]);
+    }
+  }
+}
+
+template <typename T>
+cudaError_t launch(const CombineArgs& a) {
+  constexpr int kVec = 16 / sizeof(T);
+  const int vec = a.aligned ? kVec : 1;
+  const int64_t per_block = int64_t(kThreads) * vec;
+  const int64_t blocks_per_group = (a.numel + per_block - 1) / per_block;
+  const int64_t blocks = blocks_per_group * a.groups;
+  if (blocks == 0) return cudaSuccess;
+  if (blocks > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
+  if (a.aligned) {
+    combine_kernel<T, kVec><<<static_cast<unsigned>(blocks), kThreads, 0, a.stream>>>(a, blocks_per_group);
+  } else {
+    combine_kernel<T, 1><<<static_cast<unsigned>(blocks), kThreads, 0, a.stream>>>(a, blocks_per_group);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t combine(const CombineArgs& a) {
+  switch (a.dtype) {
+    case DType::Float32: return launch<float>(a);
+    case DType::Float64: return launch<double>(a);
+    case DType::Float16: return launch<__half>(a);
+    case DType::BFloat16: return launch<__nv_bfloat16>(a);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace cuda
+}  // namespace parity_kernels

@@ -1,0 +1,40 @@
+// Element loads to the accumulator type and rounding stores, on the device.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace parity_kernels {
+namespace cuda {
+
+template <typename T> struct Element;
+
+template <> struct Element<float> {
+  using Acc = float;
+  static __device__ __forceinline__ Acc load(float v) { return v; }
+  static __device__ __forceinline__ float store(Acc v) { return v; }
+};
+template <> struct Element<double> {
+  using Acc = double;
+  static __device__ __forceinline__ Acc load(double v) { return v; }
+  static __device__ __forceinline__ double store(Acc v) { return v; }
+};
+template <> struct Element<__half> {
+  using Acc = float;
+  static __device__ __forceinline__ Acc load(__half v) { return __half2float(v); }
+  static __device__ __forceinline__ __half store(Acc v) { return __float2half_rn(v); }
+};
+template <> struct Element<__nv_bfloat16> {
+  using Acc = float;
+  static __device__ __forceinline__ Acc load(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static __device__ __forceinline__ __nv_bfloat16 store(Acc v) { return __float2bfloat16_rn(v); }
+};
+
+// VEC elements moved as one 16-byte access.
+template <typename T, int VEC>
+struct alignas(sizeof(T) * VEC) Vector {
+  T v[VEC];
+};
+
+}  // namespace cuda
+}  // namespace parity_kernels

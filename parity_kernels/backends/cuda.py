@@ -1,0 +1,75 @@
+"""CUDA C++ kernels from ``parity_kernels._C_cuda``, launched on torch's current stream.
+
+Rows are moved in 16-byte vectors when every source and output row starts on 16 bytes,
+else element by element. Nothing here synchronises with the device.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .. import _C_cuda  # ImportError here means the CUDA extension was not built
+from . import layout
+from .eager import grid
+from .kernel_backend import KernelBackend
+
+_DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float64: 3}
+
+
+def _aligned(element_size: int, *rows) -> bool:
+    """True when every row (tensor, stride_g, stride_s) starts on a 16-byte boundary."""
+    for t, *strides in rows:
+        if t is None:
+            continue
+        if t.data_ptr() % 16 or any((s * element_size) % 16 for s in strides):
+            return False
+    return True
+
+
+def _stream(device: torch.device) -> int:
+    return torch.cuda.current_stream(device).cuda_stream
+
+
+def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
+                 extra: Optional[Tensor] = None) -> None:
+    """Launch the CUDA combine into ``out`` (G, r, *S) contiguous, arguments validated by the caller."""
+    groups, r = out.shape[0], out.shape[1]
+    if out.numel() == 0:
+        return
+    k = index.shape[1] if index is not None else inputs.shape[1]
+    numel = out[0, 0].numel()
+    x, stride_g, stride_s, idx = layout.sources(inputs, index)
+    ex = layout.dense_rows(extra, 2) if extra is not None else None
+    c = coeffs.contiguous()
+    size = x.element_size()
+    aligned = _aligned(size, (x, stride_g, stride_s), (out, numel),
+                       (ex, ex.stride(0), ex.stride(1)) if ex is not None else (None,))
+    with torch.cuda.device(out.device):
+        _C_cuda.combine(
+            _DTYPE_CODES[x.dtype], x.data_ptr(), stride_g, stride_s, idx.data_ptr() if idx is not None else 0, k,
+            ex.data_ptr() if ex is not None else 0, ex.stride(0) if ex is not None else 0,
+            ex.stride(1) if ex is not None else 0, c.shape[-1] - k,
+            c.data_ptr(), r * c.shape[-1] if c.dim() == 3 else 0, r,
+            out.data_ptr(), groups, numel, aligned, _stream(out.device),
+        )
+
+
+def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] = None) -> None:
+    """Launch the CUDA concat_downsample into ``out`` (G, 1, C, H, W) contiguous."""
+    groups, _, channels, height, width = out.shape
+    if out.numel() == 0:
+        return
+    k = index.shape[1] if index is not None else images.shape[1]
+    x, stride_g, stride_s, idx = layout.sources(images, index)
+    rows, cols = grid(k)
+    with torch.cuda.device(out.device):
+        _C_cuda.concat_downsample(
+            _DTYPE_CODES[x.dtype], x.data_ptr(), stride_g, stride_s, idx.data_ptr() if idx is not None else 0, k,
+            channels, height, width, rows, cols, out.data_ptr(), groups, _stream(out.device),
+        )
+
+
+BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into)

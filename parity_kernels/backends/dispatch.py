@@ -1,0 +1,98 @@
+"""Which backend runs an op, chosen per call from the tensor's device and the setting.
+
+CUDA tensors: Triton (default) or CUDA C++ (``set_backend("cuda")`` or
+``PARITY_KERNELS_BACKEND=cuda``). CPU tensors: the C++ extension; with backend "triton"
+and ``TRITON_INTERPRET=1`` set before import, the Triton kernels in the interpreter, so
+tests here exercise the very path a GPU takes. A missing backend falls back to pure
+PyTorch with a one-time warning, except an explicitly chosen CUDA C++ backend that was
+not built, which raises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+
+from .eager import BACKEND as EAGER
+
+BACKENDS = ("triton", "cuda")
+_state = {"backend": os.environ.get("PARITY_KERNELS_BACKEND", "triton")}
+_loaded: dict = {}
+_warned: set = set()
+
+if _state["backend"] not in BACKENDS:
+    raise ValueError(f"PARITY_KERNELS_BACKEND: expected one of {BACKENDS}, got {_state['backend']!r}")
+
+
+def set_backend(name: str) -> None:
+    """Pick the backend for CUDA tensors: "triton" (default) or "cuda" (CUDA C++)."""
+    if name not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {name!r}")
+    _state["backend"] = name
+
+
+def get_backend() -> str:
+    """The backend chosen for CUDA tensors (and CPU tensors under TRITON_INTERPRET=1)."""
+    return _state["backend"]
+
+
+def _load(module: str):
+    """The BACKEND of a backend module, or the ImportError that stopped it."""
+    if module not in _loaded:
+        try:
+            _loaded[module] = importlib.import_module(module, __package__).BACKEND
+        except ImportError as error:
+            _loaded[module] = error
+    return _loaded[module]
+
+
+def _fallback(reason) -> object:
+    key = str(reason)
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(f"parity_kernels: {reason}; using the pure-PyTorch kernels (correct, slower)",
+                      RuntimeWarning, stacklevel=4)
+    return EAGER
+
+
+def interpreting() -> bool:
+    """Triton's interpreter was asked for (TRITON_INTERPRET=1 at import)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def backend_for(device_type: str):
+    """The KernelBackend that runs ops on tensors of this device type now."""
+    name = _state["backend"]
+    if device_type == "cuda" or (device_type == "cpu" and name == "triton" and interpreting()):
+        if name == "cuda" and device_type == "cuda":
+            backend = _load(".cuda")
+            if isinstance(backend, ImportError):
+                raise RuntimeError(f"parity_kernels: backend 'cuda' was chosen but the CUDA extension "
+                                   f"is missing ({backend}); build with nvcc present, or set_backend('triton')")
+            return backend
+        backend = _load("..triton.backend")
+        return backend if not isinstance(backend, ImportError) else _fallback(f"Triton unavailable ({backend})")
+    if device_type == "cpu":
+        backend = _load(".cpu")
+        return backend if not isinstance(backend, ImportError) else _fallback(f"C++ extension unavailable ({backend})")
+    return _fallback(f"no compiled kernel for device '{device_type}'")
+
+
+class DeviceKernels:
+    """The four op kernels for one device type, each dispatching per call."""
+
+    def __init__(self, device_type: str) -> None:
+        self.device_type = device_type
+
+    def combine(self, inputs, coeffs, index=None, extra=None):
+        return backend_for(self.device_type).combine(inputs, coeffs, index, extra)
+
+    def concat_downsample(self, images, index=None):
+        return backend_for(self.device_type).concat_downsample(images, index)
+
+    def combine_out(self, inputs, coeffs, index, extra, out):
+        backend_for(self.device_type).combine_out(inputs, coeffs, index, extra, out)
+
+    def concat_downsample_out(self, images, index, out):
+        backend_for(self.device_type).concat_downsample_out(images, index, out)

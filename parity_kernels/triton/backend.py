@@ -1,0 +1,27 @@
+"""The Triton kernels as an op backend (CUDA tensors; CPU tensors under TRITON_INTERPRET=1)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor
+
+from ..backends import layout
+from ..backends.kernel_backend import KernelBackend
+from .combine import combine_into as _combine_into
+from .concat_downsample import concat_downsample_into as _concat_into
+
+
+def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor], extra: Optional[Tensor]) -> None:
+    if index is not None and inputs.device.type == "cpu":
+        layout.check_index_range(index, inputs.shape[0])
+    _combine_into(out, inputs, coeffs, index, extra)
+
+
+def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor]) -> None:
+    if index is not None and images.device.type == "cpu":
+        layout.check_index_range(index, images.shape[0])
+    _concat_into(out, images, index)
+
+
+BACKEND = KernelBackend("triton", combine_into, concat_downsample_into)

@@ -1,0 +1,94 @@
+"""Triton kernel of ``parity_kernels::combine`` (one launch per call).
+
+Grid: one program per (group, chunk of BLOCK elements), flattened into axis 0. Each
+program reads every source row of its chunk once (skipping the load when the source's
+coefficients are all zero, so a NaN there is never read), accumulates all r outputs in
+fp32 as an (R_PAD, BLOCK) tile and writes each output element once. Block size and warps
+are autotuned per (numel, sources, rows); the interpreter uses one fixed block.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import triton
+import triton.language as tl
+
+from ..backends import layout
+from . import INTERPRET
+
+
+@triton.jit
+def _combine_kernel(
+    in_ptr, in_stride_g, in_stride_s,
+    index_ptr,
+    extra_ptr, ex_stride_g, ex_stride_s,
+    coeff_ptr, coeff_stride_g,
+    out_ptr, numel, r,
+    K: tl.constexpr, NUM_SOURCES: tl.constexpr, R_PAD: tl.constexpr,
+    HAS_INDEX: tl.constexpr, BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    blocks_per_group = tl.cdiv(numel, BLOCK)
+    g = (pid // blocks_per_group).to(tl.int64)
+    offs = (pid % blocks_per_group).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    in_bounds = offs < numel
+    rows = tl.arange(0, R_PAD)
+    row_ok = rows < r
+    acc = tl.zeros((R_PAD, BLOCK), dtype=tl.float32)
+    for s in tl.static_range(NUM_SOURCES):
+        c = tl.load(coeff_ptr + g * coeff_stride_g + rows * NUM_SOURCES + s, mask=row_ok, other=0.0)
+        c = c.to(tl.float32)
+        used = tl.sum((c != 0).to(tl.int32), axis=0) > 0
+        if s < K:
+            if HAS_INDEX:
+                row = tl.load(index_ptr + g * K + s)
+                base = in_ptr + row * in_stride_g
+            else:
+                base = in_ptr + g * in_stride_g + s * in_stride_s
+        else:
+            base = extra_ptr + g * ex_stride_g + (s - K) * ex_stride_s
+        x = tl.load(base + offs, mask=in_bounds & used, other=0.0).to(tl.float32)
+        acc += tl.where(c[:, None] != 0, c[:, None] * x[None, :], 0.0)
+    out_ptrs = out_ptr + (g * r + rows[:, None]) * numel + offs[None, :]
+    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & in_bounds[None, :])
+
+
+_combine_tuned = triton.autotune(
+    configs=[triton.Config({"BLOCK": b}, num_warps=w) for b in (512, 1024, 2048, 4096) for w in (4, 8)],
+    key=["numel", "r", "NUM_SOURCES", "R_PAD", "HAS_INDEX"],
+)(_combine_kernel)
+
+
+def interpreter_block(r_pad: int) -> int:
+    """The interpreter's fixed block (autotuning there would run every config)."""
+    return max(16, 256 // r_pad)
+
+
+def combine_into(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
+                 index: Optional[torch.Tensor], extra: Optional[torch.Tensor]) -> None:
+    """Launch the kernel; ``out`` (G, r, *S) contiguous, arguments validated by the caller."""
+    groups, r = out.shape[0], out.shape[1]
+    if out.numel() == 0:
+        return
+    k = index.shape[1] if index is not None else inputs.shape[1]
+    numel = out[0, 0].numel()
+    x, stride_g, stride_s, idx = layout.sources(inputs, index)
+    ex = layout.dense_rows(extra, 2) if extra is not None else None
+    c = coeffs.contiguous()
+    num_sources = c.shape[-1]
+    r_pad = triton.next_power_of_2(r)
+    args = (
+        x, stride_g, stride_s,
+        idx if idx is not None else x,
+        ex if ex is not None else x, ex.stride(0) if ex is not None else 0, ex.stride(1) if ex is not None else 0,
+        c, r * num_sources if c.dim() == 3 else 0,
+        out, numel, r,
+    )
+    consts = dict(K=k, NUM_SOURCES=num_sources, R_PAD=r_pad, HAS_INDEX=index is not None)
+    if INTERPRET:
+        block = interpreter_block(r_pad)
+        _combine_kernel[(groups * triton.cdiv(numel, block),)](*args, **consts, BLOCK=block)
+    else:
+        _combine_tuned[lambda meta: (groups * triton.cdiv(numel, meta["BLOCK"]),)](*args, **consts)
