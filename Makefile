@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml setup.py $(wildcard csrc/*/*.cpp csrc/*/*.h csrc/*/*.cu
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $(STAMP)
 
+# The main suite (C++ CPU kernels), then the Triton kernels in Triton's interpreter,
+# which must be switched on before triton is first imported: a second session.
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+	TRITON_INTERPRET=1 $(PY) -m pytest -q tests/test_triton_interpreter.py
 
 demo: $(STAMP)
 	$(PY) -m parity_kernels demo

@@ -46,7 +46,7 @@ def layout(x: torch.Tensor, kind: str, lead: int) -> torch.Tensor:
         raise ValueError(kind)
     shape = list(x.shape)
     shape[dim] *= 2
-    big = torch.full(shape, float("nan"), dtype=x.dtype)
+    big = torch.full(shape, float("nan"), dtype=x.dtype, device=x.device)
     view = big.unflatten(dim, (-1, 2)).select(dim + 1, 0)
     view.copy_(x)
     return view
@@ -61,7 +61,7 @@ def assert_matches(actual: torch.Tensor, expected: torch.Tensor, scale: torch.Te
     """|actual - expected| <= tol(dtype) * scale elementwise (scale: sum of |terms|), all finite."""
     assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
     assert actual.dtype == dtype, f"{what}: dtype {actual.dtype} != {dtype}"
-    a = actual.double()
+    a = actual.detach().cpu().double()
     assert torch.isfinite(a).all(), f"{what}: output has NaN/inf (unwritten or read a missing slot)"
     error = (a - expected).abs()
     bound = TOLERANCE[dtype] * scale + 1e-30

@@ -40,7 +40,8 @@ def _combine_kernel(
     for s in tl.static_range(NUM_SOURCES):
         c = tl.load(coeff_ptr + g * coeff_stride_g + rows * NUM_SOURCES + s, mask=row_ok, other=0.0)
         c = c.to(tl.float32)
-        used = tl.sum((c != 0).to(tl.int32), axis=0) > 0
+        # Read only if some coefficient is non-zero (limit 0 masks the whole load).
+        limit = tl.where(tl.sum((c != 0).to(tl.int32), axis=0) > 0, numel, 0)
         if s < K:
             if HAS_INDEX:
                 row = tl.load(index_ptr + g * K + s)
@@ -49,7 +50,7 @@ def _combine_kernel(
                 base = in_ptr + g * in_stride_g + s * in_stride_s
         else:
             base = extra_ptr + g * ex_stride_g + (s - K) * ex_stride_s
-        x = tl.load(base + offs, mask=in_bounds & used, other=0.0).to(tl.float32)
+        x = tl.load(base + offs, mask=offs < limit, other=0.0).to(tl.float32)
         acc += tl.where(c[:, None] != 0, c[:, None] * x[None, :], 0.0)
     out_ptrs = out_ptr + (g * r + rows[:, None]) * numel + offs[None, :]
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & in_bounds[None, :])

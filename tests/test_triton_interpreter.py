@@ -1,0 +1,72 @@
+"""The Triton kernels, run on CPU tensors by Triton's interpreter through the real dispatch path.
+
+Runs only in a session started with TRITON_INTERPRET=1 (``make test`` runs this file that
+way after the main suite); small shapes, the interpreter is slow.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+import parity_kernels as pk
+from parity_kernels import reference
+from parity_kernels.backends import dispatch
+
+from conftest import assert_matches, make_code
+from kernel_checks import check_decode, check_encode, seed
+
+pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1",
+                                reason="needs TRITON_INTERPRET=1 set before import (make test runs it)")
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+LAYOUTS = ["contiguous", "permuted", "item_strided"]
+CASES = [("sum", 1, 1), ("sum", 4, 1), ("cauchy", 3, 2), ("cauchy", 5, 3), ("vandermonde", 2, 4),
+         ("berrut", 3, 2), ("berrut", 6, 3), ("concat", 2, 1), ("concat", 3, 1), ("concat", 4, 1)]
+
+
+def test_cpu_tensors_take_the_triton_path():
+    assert pk.get_backend() == "triton"
+    assert dispatch.backend_for("cpu").name == "triton"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
+@pytest.mark.parametrize("name,k,r", CASES)
+def test_triton_kernels_match_reference(name, k, r, dtype, poisoned_outputs):
+    code = make_code(name, k, r)
+    gen = seed("interp", name, k, r, str(dtype))
+    item = (2, 5, 7) if name == "concat" else (3, 7)
+    check_encode(code, dtype, item, gen, layouts=LAYOUTS)
+    check_decode(code, dtype, gen, layouts=LAYOUTS)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 9])
+@pytest.mark.parametrize("size", [(8, 8), (7, 5), (9, 13)])
+def test_triton_concat_sizes(k, size, poisoned_outputs):
+    x = torch.randn((2, k, 2) + size)
+    got = pk.encode(x, pk.ConcatCode(k))
+    assert_matches(got, reference.concat_downsample(x), reference.concat_downsample(x.double().abs()), torch.float32)
+
+
+def test_triton_more_sources_than_rows_and_nan_never_read(poisoned_outputs):
+    x = torch.randn(2, 9, 300)
+    coeffs = torch.randn(2, 3, 9)
+    coeffs[:, :, 4] = 0.0
+    coeffs[1, 1] = 0.0
+    x[:, 4] = float("nan")
+    got = torch.ops.parity_kernels.combine(x, coeffs)
+    clean = x.double().nan_to_num()
+    scale = reference.combine(clean.abs(), coeffs.abs())
+    assert_matches(got, reference.combine(x, coeffs), scale, torch.float32)
+
+
+def test_triton_out_buffer_and_index_check():
+    x = torch.randn(6, 4, 10)
+    buffer = torch.full((6, 2, 10), float("nan"))
+    code = pk.LinearCode.cauchy(4, 2)
+    pk.encode(x, code, out=buffer)
+    torch.testing.assert_close(buffer.double(), reference.encode(x, code), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="groups: index 7"):
+        pk.encode(torch.randn(5, 10), pk.SumCode(2), groups=torch.tensor([[0, 7]]))
