@@ -4,7 +4,8 @@ Grid: one program per (group, chunk of BLOCK elements), flattened into axis 0. E
 program reads every source row of its chunk once (skipping the load when the source's
 coefficients are all zero, so a NaN there is never read), accumulates all r outputs in
 fp32 as an (R_PAD, BLOCK) tile and writes each output element once. Block size and warps
-are autotuned per (numel, sources, rows); the interpreter uses one fixed block.
+are autotuned for large problems (per size class of numel, sources, rows); small ones
+and the interpreter launch one fixed block.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ def _combine_kernel(
     index_ptr,
     extra_ptr, ex_stride_g, ex_stride_s,
     coeff_ptr, coeff_stride_g,
-    out_ptr, numel, r,
+    out_ptr, numel, r, size_class,
     K: tl.constexpr, NUM_SOURCES: tl.constexpr, R_PAD: tl.constexpr,
     HAS_INDEX: tl.constexpr, BLOCK: tl.constexpr,
 ):
+    # size_class (numel's bit length) only keys the autotuning cache.
     pid = tl.program_id(0)
     blocks_per_group = tl.cdiv(numel, BLOCK)
     g = (pid // blocks_per_group).to(tl.int64)
@@ -56,15 +58,31 @@ def _combine_kernel(
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & in_bounds[None, :])
 
 
+# Problems at least this large (elements in all outputs) are autotuned; smaller ones,
+# serving's common case, launch one fixed config with no tuning pass.
+AUTOTUNE_MIN_ELEMENTS = 1 << 20
+# Accumulator tile (R_PAD x BLOCK fp32) kept within registers.
+MAX_TILE = 8192
+
+
+def _prune(configs, named_args, **kwargs):
+    r_pad = kwargs.get("R_PAD", named_args.get("R_PAD", 1))
+    kept = [c for c in configs if c.kwargs["BLOCK"] * r_pad <= MAX_TILE]
+    return kept or configs[:1]
+
+
 _combine_tuned = triton.autotune(
-    configs=[triton.Config({"BLOCK": b}, num_warps=w) for b in (512, 1024, 2048, 4096) for w in (4, 8)],
-    key=["numel", "r", "NUM_SOURCES", "R_PAD", "HAS_INDEX"],
+    configs=[triton.Config({"BLOCK": b}, num_warps=w) for b in (256, 512, 1024, 2048, 4096) for w in (4, 8)],
+    key=["size_class", "r", "NUM_SOURCES", "R_PAD", "HAS_INDEX"],
+    prune_configs_by={"early_config_prune": _prune},
 )(_combine_kernel)
 
 
-def interpreter_block(r_pad: int) -> int:
-    """The interpreter's fixed block (autotuning there would run every config)."""
-    return max(16, 256 // r_pad)
+def fixed_block(numel: int, r_pad: int) -> int:
+    """The block of the untuned launch: a power of two, at most MAX_TILE / R_PAD."""
+    if INTERPRET:  # the interpreter runs programs one by one: keep them small
+        return max(16, 256 // r_pad)
+    return max(64, min(1024, MAX_TILE // r_pad, triton.next_power_of_2(numel)))
 
 
 def combine_into(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
@@ -85,11 +103,11 @@ def combine_into(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
         idx if idx is not None else x,
         ex if ex is not None else x, ex.stride(0) if ex is not None else 0, ex.stride(1) if ex is not None else 0,
         c, r * num_sources if c.dim() == 3 else 0,
-        out, numel, r,
+        out, numel, r, numel.bit_length(),
     )
     consts = dict(K=k, NUM_SOURCES=num_sources, R_PAD=r_pad, HAS_INDEX=index is not None)
-    if INTERPRET:
-        block = interpreter_block(r_pad)
+    if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
+        block = fixed_block(numel, r_pad)
         _combine_kernel[(groups * triton.cdiv(numel, block),)](*args, **consts, BLOCK=block)
     else:
         _combine_tuned[lambda meta: (groups * triton.cdiv(numel, meta["BLOCK"]),)](*args, **consts)

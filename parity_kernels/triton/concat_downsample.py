@@ -17,6 +17,7 @@ import triton.language as tl
 from ..backends import layout
 from ..backends.eager import grid
 from . import INTERPRET
+from .combine import AUTOTUNE_MIN_ELEMENTS
 
 
 @triton.jit
@@ -92,8 +93,8 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor, index: Optio
     consts = dict(K=k, ROWS=rows, COLS=cols, WIN_Y=window(height, rows), WIN_X=window(width, cols),
                   HAS_INDEX=index is not None)
     plane = height * width
-    if INTERPRET:
-        block = 64
+    if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
+        block = 64 if INTERPRET else 256
         _concat_kernel[(groups * channels * triton.cdiv(plane, block),)](*args, **consts, BLOCK=block)
     else:
         _concat_tuned[lambda meta: (groups * channels * triton.cdiv(plane, meta["BLOCK"]),)](*args, **consts)

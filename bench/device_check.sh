@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One H200 lease, one script: build, GPU tests, bandwidth benchmark. Results under $OUT:
+#   env.txt, build.log, gpu_tests.log, results.json, table.txt (the table also prints last).
+# Budget: under 8 minutes. Run from the repository root:
+#   OUT=/tmp/out bash bench/device_check.sh
+set -uo pipefail
+OUT=${OUT:-$(pwd)/device_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+start=$(date +%s)
+elapsed() { echo "[$(( $(date +%s) - start )) s] $*"; }
+
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  $PY -c "import torch, triton, sys; print(sys.version.split()[0], 'torch', torch.__version__, 'triton', triton.__version__)"
+  nvcc --version | tail -1; } > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+
+elapsed "build"
+if ! $PY -m pip install --no-build-isolation --no-deps -e . > "$OUT/build.log" 2>&1; then
+  tail -40 "$OUT/build.log"; exit 1
+fi
+$PY -c "import parity_kernels._C_cuda, parity_kernels as pk; print('CUDA extension:', parity_kernels._C_cuda.__file__)" \
+  || { echo "CUDA extension missing"; tail -40 "$OUT/build.log"; }
+
+elapsed "GPU tests"
+timeout 270 $PY -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py > "$OUT/gpu_tests.log" 2>&1
+echo "gpu tests exit code $?"
+grep -E "passed|failed|error" "$OUT/gpu_tests.log" | tail -3
+grep -E "^(FAILED|ERROR)" "$OUT/gpu_tests.log" | head -20
+
+elapsed "bandwidth benchmark"
+timeout 200 $PY bench/gpu_bandwidth.py ${QUICK:+--quick} --json "$OUT/results.json" > "$OUT/table.txt" 2>&1
+echo "benchmark exit code $?"
+elapsed "done"
+sed -n '/Table again/,$p' "$OUT/table.txt" | tail -60
