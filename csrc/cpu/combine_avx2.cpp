@@ -12,15 +12,7 @@
 
 namespace parity_kernels {
 
-void combine_avx2(const CombineArgs& a) {
-  switch (a.dtype) {
-    case DType::Float32: return combine_typed<float>(a);
-    case DType::Float64: return combine_typed<double>(a);
-    case DType::Float16: return combine_typed<Half>(a);
-    case DType::BFloat16: return combine_typed<BFloat16>(a);
-  }
-  throw std::invalid_argument("combine: unsupported dtype code");
-}
+void combine_avx2(const CombineArgs& a) { combine_by_dtype(a); }
 
 }  // namespace parity_kernels
 #else

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include <type_traits>
 
@@ -206,6 +207,17 @@ void combine_typed(const CombineArgs& a) {
     }
     if (streaming) stream_fence();
   }
+}
+
+// The kernel for a's dtype.
+inline void combine_by_dtype(const CombineArgs& a) {
+  switch (a.dtype) {
+    case DType::Float32: return combine_typed<float>(a);
+    case DType::Float64: return combine_typed<double>(a);
+    case DType::Float16: return combine_typed<Half>(a);
+    case DType::BFloat16: return combine_typed<BFloat16>(a);
+  }
+  throw std::invalid_argument("combine: unsupported dtype code");
 }
 
 }  // namespace

@@ -57,7 +57,12 @@ __global__ void combine_kernel(CombineArgs a, int64_t blocks_per_group) {
 }
 
 template <typename T>
-cudaError_t launch(const CombineArgs& a) {
+struct CombineLaunch {
+  static cudaError_t run(const CombineArgs& a);
+};
+
+template <typename T>
+cudaError_t CombineLaunch<T>::run(const CombineArgs& a) {
   constexpr int kVec = 16 / sizeof(T);
   const int vec = a.aligned ? kVec : 1;
   const int64_t per_block = int64_t(kThreads) * vec;
@@ -75,15 +80,7 @@ cudaError_t launch(const CombineArgs& a) {
 
 }  // namespace
 
-cudaError_t combine(const CombineArgs& a) {
-  switch (a.dtype) {
-    case DType::Float32: return launch<float>(a);
-    case DType::Float64: return launch<double>(a);
-    case DType::Float16: return launch<__half>(a);
-    case DType::BFloat16: return launch<__nv_bfloat16>(a);
-  }
-  return cudaErrorInvalidValue;
-}
+cudaError_t combine(const CombineArgs& a) { return by_dtype<CombineLaunch>(a); }
 
 }  // namespace cuda
 }  // namespace parity_kernels

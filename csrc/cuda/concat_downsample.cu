@@ -44,7 +44,12 @@ __global__ void concat_kernel(ConcatArgs a) {
 }
 
 template <typename T>
-cudaError_t launch(const ConcatArgs& a) {
+struct ConcatLaunch {
+  static cudaError_t run(const ConcatArgs& a);
+};
+
+template <typename T>
+cudaError_t ConcatLaunch<T>::run(const ConcatArgs& a) {
   const int64_t pixels = a.groups * a.channels * a.height * a.width;
   const int64_t blocks = (pixels + kThreads - 1) / kThreads;
   if (blocks == 0) return cudaSuccess;
@@ -55,15 +60,7 @@ cudaError_t launch(const ConcatArgs& a) {
 
 }  // namespace
 
-cudaError_t concat_downsample(const ConcatArgs& a) {
-  switch (a.dtype) {
-    case DType::Float32: return launch<float>(a);
-    case DType::Float64: return launch<double>(a);
-    case DType::Float16: return launch<__half>(a);
-    case DType::BFloat16: return launch<__nv_bfloat16>(a);
-  }
-  return cudaErrorInvalidValue;
-}
+cudaError_t concat_downsample(const ConcatArgs& a) { return by_dtype<ConcatLaunch>(a); }
 
 }  // namespace cuda
 }  // namespace parity_kernels

@@ -4,6 +4,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "kernels.cuh"
+
 namespace parity_kernels {
 namespace cuda {
 
@@ -35,6 +37,18 @@ template <typename T, int VEC>
 struct alignas(sizeof(T) * VEC) Vector {
   T v[VEC];
 };
+
+// Launch<T>::run(a) for the element type T of a.dtype.
+template <template <typename> class Launch, typename Args>
+cudaError_t by_dtype(const Args& a) {
+  switch (a.dtype) {
+    case DType::Float32: return Launch<float>::run(a);
+    case DType::Float64: return Launch<double>::run(a);
+    case DType::Float16: return Launch<__half>::run(a);
+    case DType::BFloat16: return Launch<__nv_bfloat16>::run(a);
+  }
+  return cudaErrorInvalidValue;
+}
 
 }  // namespace cuda
 }  // namespace parity_kernels

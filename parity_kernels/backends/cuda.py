@@ -36,39 +36,34 @@ def _stream(device: torch.device) -> int:
 def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
                  extra: Optional[Tensor] = None) -> None:
     """Launch the CUDA combine into ``out`` (G, r, *S) contiguous, arguments validated by the caller."""
-    groups, r = out.shape[0], out.shape[1]
     if out.numel() == 0:
         return
-    k = index.shape[1] if index is not None else inputs.shape[1]
-    numel = out[0, 0].numel()
-    x, stride_g, stride_s, idx = layout.sources(inputs, index)
-    ex = layout.dense_rows(extra, 2) if extra is not None else None
-    c = coeffs.contiguous()
-    size = x.element_size()
-    aligned = _aligned(size, (x, stride_g, stride_s), (out, numel),
+    o = layout.combine_operands(out, inputs, coeffs, index, extra)
+    ex = o.extra
+    aligned = _aligned(o.rows.element_size(), (o.rows, o.stride_g, o.stride_s), (out, o.numel),
                        (ex, ex.stride(0), ex.stride(1)) if ex is not None else (None,))
     with torch.cuda.device(out.device):
         _C_cuda.combine(
-            _DTYPE_CODES[x.dtype], x.data_ptr(), stride_g, stride_s, idx.data_ptr() if idx is not None else 0, k,
+            _DTYPE_CODES[inputs.dtype], o.rows.data_ptr(), o.stride_g, o.stride_s,
+            o.index.data_ptr() if o.index is not None else 0, o.k,
             ex.data_ptr() if ex is not None else 0, ex.stride(0) if ex is not None else 0,
-            ex.stride(1) if ex is not None else 0, c.shape[-1] - k,
-            c.data_ptr(), r * c.shape[-1] if c.dim() == 3 else 0, r,
-            out.data_ptr(), groups, numel, aligned, _stream(out.device),
+            ex.stride(1) if ex is not None else 0, o.num_sources - o.k,
+            o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
+            out.data_ptr(), o.groups, o.numel, aligned, _stream(out.device),
         )
 
 
 def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] = None) -> None:
     """Launch the CUDA concat_downsample into ``out`` (G, 1, C, H, W) contiguous."""
-    groups, _, channels, height, width = out.shape
     if out.numel() == 0:
         return
-    k = index.shape[1] if index is not None else images.shape[1]
-    x, stride_g, stride_s, idx = layout.sources(images, index)
-    rows, cols = grid(k)
+    o = layout.concat_operands(out, images, index)
+    rows, cols = grid(o.k)
     with torch.cuda.device(out.device):
         _C_cuda.concat_downsample(
-            _DTYPE_CODES[x.dtype], x.data_ptr(), stride_g, stride_s, idx.data_ptr() if idx is not None else 0, k,
-            channels, height, width, rows, cols, out.data_ptr(), groups, _stream(out.device),
+            _DTYPE_CODES[images.dtype], o.rows.data_ptr(), o.stride_g, o.stride_s,
+            o.index.data_ptr() if o.index is not None else 0, o.k,
+            o.channels, o.height, o.width, rows, cols, out.data_ptr(), o.groups, _stream(out.device),
         )
 
 

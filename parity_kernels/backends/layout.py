@@ -6,7 +6,7 @@ dense, else the rows are copied once to make them so.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -38,3 +38,59 @@ def check_index_range(index: torch.Tensor, batch: int) -> None:
         position = int(bad.flatten().nonzero()[0])
         value = int(index.flatten()[position])
         raise ValueError(f"groups: index {value} at flat position {position} is outside [0, {batch})")
+
+
+class CombineOperands(NamedTuple):
+    """Everything a combine launcher needs, in the kernels' terms."""
+
+    groups: int
+    r: int
+    k: int
+    numel: int  # elements per row
+    rows: torch.Tensor  # data sources: (G, k, numel) or a batch (B, numel)
+    stride_g: int
+    stride_s: int
+    index: Optional[torch.Tensor]  # contiguous (G, k) int64, or None
+    extra: Optional[torch.Tensor]  # (G, e, numel) with dense rows, or None
+    coeffs: torch.Tensor  # contiguous (r, S) or (G, r, S)
+
+    @property
+    def num_sources(self) -> int:
+        return self.coeffs.shape[-1]
+
+    @property
+    def coeff_stride_g(self) -> int:
+        return self.r * self.num_sources if self.coeffs.dim() == 3 else 0
+
+
+def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
+                     index: Optional[torch.Tensor], extra: Optional[torch.Tensor]) -> CombineOperands:
+    """combine's arguments laid out for a kernel writing ``out`` (G, r, *S)."""
+    rows, stride_g, stride_s, idx = sources(inputs, index)
+    return CombineOperands(
+        groups=out.shape[0], r=out.shape[1], k=index.shape[1] if index is not None else inputs.shape[1],
+        numel=out[0, 0].numel() if out.numel() else 0, rows=rows, stride_g=stride_g, stride_s=stride_s,
+        index=idx, extra=dense_rows(extra, 2) if extra is not None else None, coeffs=coeffs.contiguous(),
+    )
+
+
+class ConcatOperands(NamedTuple):
+    """Everything a concat_downsample launcher needs."""
+
+    groups: int
+    k: int
+    channels: int
+    height: int
+    width: int
+    rows: torch.Tensor
+    stride_g: int
+    stride_s: int
+    index: Optional[torch.Tensor]
+
+
+def concat_operands(out: torch.Tensor, images: torch.Tensor, index: Optional[torch.Tensor]) -> ConcatOperands:
+    """concat_downsample's arguments laid out for a kernel writing ``out`` (G, 1, C, H, W)."""
+    groups, _, channels, height, width = out.shape
+    rows, stride_g, stride_s, idx = sources(images, index)
+    return ConcatOperands(groups, index.shape[1] if index is not None else images.shape[1],
+                          channels, height, width, rows, stride_g, stride_s, idx)

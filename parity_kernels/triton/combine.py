@@ -88,24 +88,20 @@ def fixed_block(numel: int, r_pad: int) -> int:
 def combine_into(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
                  index: Optional[torch.Tensor], extra: Optional[torch.Tensor]) -> None:
     """Launch the kernel; ``out`` (G, r, *S) contiguous, arguments validated by the caller."""
-    groups, r = out.shape[0], out.shape[1]
     if out.numel() == 0:
         return
-    k = index.shape[1] if index is not None else inputs.shape[1]
-    numel = out[0, 0].numel()
-    x, stride_g, stride_s, idx = layout.sources(inputs, index)
-    ex = layout.dense_rows(extra, 2) if extra is not None else None
-    c = coeffs.contiguous()
-    num_sources = c.shape[-1]
-    r_pad = triton.next_power_of_2(r)
+    o = layout.combine_operands(out, inputs, coeffs, index, extra)
+    ex = o.extra
+    r_pad = triton.next_power_of_2(o.r)
     args = (
-        x, stride_g, stride_s,
-        idx if idx is not None else x,
-        ex if ex is not None else x, ex.stride(0) if ex is not None else 0, ex.stride(1) if ex is not None else 0,
-        c, r * num_sources if c.dim() == 3 else 0,
-        out, numel, r, numel.bit_length(),
+        o.rows, o.stride_g, o.stride_s,
+        o.index if o.index is not None else o.rows,
+        ex if ex is not None else o.rows, ex.stride(0) if ex is not None else 0, ex.stride(1) if ex is not None else 0,
+        o.coeffs, o.coeff_stride_g,
+        out, o.numel, o.r, o.numel.bit_length(),
     )
-    consts = dict(K=k, NUM_SOURCES=num_sources, R_PAD=r_pad, HAS_INDEX=index is not None)
+    consts = dict(K=o.k, NUM_SOURCES=o.num_sources, R_PAD=r_pad, HAS_INDEX=o.index is not None)
+    groups, numel = o.groups, o.numel
     if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
         block = fixed_block(numel, r_pad)
         _combine_kernel[(groups * triton.cdiv(numel, block),)](*args, **consts, BLOCK=block)
