@@ -134,8 +134,7 @@ def decode(
         raise ValueError(f"available: expected shape ({num_groups}, {code.num_sources}), got {tuple(available.shape)}")
     if available.device != coded_outputs.device:
         raise ValueError(f"available: expected device {coded_outputs.device}, got {available.device}")
-    coeffs, ok = code.decode_coefficients(available)
-    coeffs = coeffs.to(_coeff_dtype(coded_outputs.dtype))
+    coeffs, ok = code.decode_coefficients(available, _coeff_dtype(coded_outputs.dtype))
     if isinstance(code, BerrutCode):
         if outputs is not None or groups is not None:
             raise ValueError("outputs: BerrutCode is not systematic; pass outputs=None and no groups")

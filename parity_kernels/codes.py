@@ -54,45 +54,49 @@ class Code:
 
         Cached per (device, dtype), so repeated calls copy nothing to the device.
         """
-        key = (torch.device(device) if device is not None else torch.device("cpu"), dtype)
+        key = (device, dtype)
         w = self._matrix_cache.get(key)
         if w is None:
-            w = self._matrix64().to(device=key[0], dtype=dtype)
+            w = self._matrix64().to(device=torch.device(device) if device is not None else "cpu", dtype=dtype)
             self._matrix_cache[key] = w
         return w
 
-    def decode_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
-        """(G, num_sources) bool -> (coefficients (G, k, num_sources) float64, ok (G,) bool).
+    def decode_coefficients(self, available: Tensor, dtype: torch.dtype = torch.float64) -> Tuple[Tensor, Tensor]:
+        """(G, num_sources) bool -> (coefficients (G, k, num_sources) in ``dtype``, ok (G,) bool).
 
-        With at most ``TABLE_SOURCES`` sources, every erasure pattern's coefficients are
-        solved once per device (on first use) and decoding looks its patterns up: three
-        device ops instead of a batched solve per call. Larger codes, code traced by
-        torch.compile, and CUDA-graph capture before the table exists solve per call.
+        Computed in float64, then cast. With at most ``TABLE_SOURCES`` sources, every
+        erasure pattern's coefficients are solved once per device and dtype (on first use)
+        and decoding looks its patterns up: three device ops instead of a batched solve
+        per call. Larger codes, code traced by torch.compile, and CUDA-graph capture
+        before the table exists solve per call.
         """
         available = _as_bool_mask(available, self.num_sources)
-        if self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling() or self._capturing(available.device):
-            return self.solve_coefficients(available)  # traced/captured: no table built here
-        coeffs, ok, powers = self._pattern_table(available.device)
+        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
+                or self._capturing_without_table(available.device, dtype)):
+            coeffs, ok = self.solve_coefficients(available)  # traced/captured: no table built here
+            return coeffs.to(dtype), ok
+        coeffs, ok, powers = self._pattern_table(available.device, dtype)
         pattern = (available * powers).sum(1)
-        return coeffs[pattern], ok[pattern]
+        return coeffs.index_select(0, pattern), ok.index_select(0, pattern)
 
     def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         """decode_coefficients computed directly, with batched device ops (no table)."""
         raise NotImplementedError
 
-    def _capturing(self, device: torch.device) -> bool:
-        """True while a CUDA graph is being captured and this device's table does not exist yet."""
-        return (device.type == "cuda" and ("patterns", device) not in self._matrix_cache
+    def _capturing_without_table(self, device: torch.device, dtype: torch.dtype) -> bool:
+        """True while a CUDA graph is being captured and this table does not exist yet."""
+        return (device.type == "cuda" and ("patterns", device, dtype) not in self._matrix_cache
                 and torch.cuda.is_current_stream_capturing())
 
-    def _pattern_table(self, device: torch.device) -> Tuple[Tensor, Tensor, Tensor]:
+    def _pattern_table(self, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor, Tensor]:
         """(coefficients, ok) of all 2**num_sources patterns, and the bit weights of a pattern."""
-        key = ("patterns", device)
+        key = ("patterns", device, dtype)
         table = self._matrix_cache.get(key)
         if table is None:
             powers = 2 ** torch.arange(self.num_sources, device=device)
             every = (torch.arange(2**self.num_sources, device=device)[:, None] & powers) != 0
-            table = self.solve_coefficients(every) + (powers,)
+            coeffs, ok = self.solve_coefficients(every)
+            table = (coeffs.to(dtype), ok, powers)
             self._matrix_cache[key] = table
         return table
 

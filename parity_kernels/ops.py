@@ -17,11 +17,13 @@ contiguous buffer ``out`` (for serving loops that reuse memory; no autograd).
 CPU and CUDA get per-device kernels that pick a backend per call (``backends/dispatch.py``);
 another device runs the pure-PyTorch kernels of ``backends/eager.py`` after a one-time
 warning.
+
+Registration: ``torch.library.Library`` define/impl with ``register_fake`` and
+``register_autograd``. ``torch.library.custom_op`` would do the same with about 25 us more
+Python per call (its wrappers; PyTorch issue 139500), measured here: see bench/RESULTS.md.
 """
 
 from __future__ import annotations
-
-from typing import Optional
 
 import torch
 from torch import Tensor
@@ -34,18 +36,57 @@ __all__ = [
     "SUPPORTED_DTYPES", "combine_shapes", "concat_shapes", "check_out", "register_kernels",
 ]
 
+_lib = torch.library.Library("parity_kernels", "DEF")
+_lib.define("combine(Tensor inputs, Tensor coeffs, Tensor? index=None, Tensor? extra=None) -> Tensor")
+_lib.define("concat_downsample(Tensor images, Tensor? index=None) -> Tensor")
+_lib.define("combine_out(Tensor inputs, Tensor coeffs, Tensor? index, Tensor? extra, Tensor(a!) out) -> ()")
+_lib.define("concat_downsample_out(Tensor images, Tensor? index, Tensor(a!) out) -> ()")
+
+combine = torch.ops.parity_kernels.combine
+concat_downsample = torch.ops.parity_kernels.concat_downsample
+combine_out = torch.ops.parity_kernels.combine_out
+concat_downsample_out = torch.ops.parity_kernels.concat_downsample_out
+
+_DISPATCH_KEYS = {"cpu": "CPU", "cuda": "CUDA"}
+
+
+def register_kernels(device_type: str, backend) -> None:
+    """Attach kernels to every op for one device type ('cpu', 'cuda'; others: the default).
+
+    ``backend`` has ``combine``, ``concat_downsample``, ``combine_out`` and
+    ``concat_downsample_out`` with the ops' signatures (see ``backends.dispatch``).
+    """
+    key = _DISPATCH_KEYS.get(device_type, "CompositeExplicitAutograd")
+    for name in ("combine", "concat_downsample", "combine_out", "concat_downsample_out"):
+        _lib.impl(name, getattr(backend, name), key)
+
+
+class _DefaultKernels:
+    """Devices without their own kernels: the dispatch's fallback (pure PyTorch, warned once)."""
+
+    @staticmethod
+    def combine(inputs, coeffs, index=None, extra=None):
+        return dispatch.backend_for(inputs.device.type).combine(inputs, coeffs, index, extra)
+
+    @staticmethod
+    def concat_downsample(images, index=None):
+        return dispatch.backend_for(images.device.type).concat_downsample(images, index)
+
+    @staticmethod
+    def combine_out(inputs, coeffs, index, extra, out):
+        dispatch.backend_for(inputs.device.type).combine_out(inputs, coeffs, index, extra, out)
+
+    @staticmethod
+    def concat_downsample_out(images, index, out):
+        dispatch.backend_for(images.device.type).concat_downsample_out(images, index, out)
+
+
+register_kernels("default", _DefaultKernels)
+
 # ---------------------------------------------------------------------------- combine
 
 
-@torch.library.custom_op("parity_kernels::combine", mutates_args=())
-def combine(
-    inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None, extra: Optional[Tensor] = None
-) -> Tensor:
-    """Default kernel (devices without a registered one): pure PyTorch, warned once."""
-    return dispatch.backend_for(inputs.device.type).combine(inputs, coeffs, index, extra)
-
-
-@combine.register_fake
+@torch.library.register_fake("parity_kernels::combine")
 def _combine_fake(inputs, coeffs, index=None, extra=None):
     groups, _, r, item = combine_shapes(inputs, coeffs, index, extra)
     return inputs.new_empty((groups, r) + item)
@@ -86,19 +127,13 @@ def _combine_backward(ctx, grad):
     return grad_x, grad_c, None, grad_extra
 
 
-combine.register_autograd(_combine_backward, setup_context=_combine_setup_context)
+torch.library.register_autograd("parity_kernels::combine", _combine_backward, setup_context=_combine_setup_context)
 
 
 # ---------------------------------------------------------------------- concat_downsample
 
 
-@torch.library.custom_op("parity_kernels::concat_downsample", mutates_args=())
-def concat_downsample(images: Tensor, index: Optional[Tensor] = None) -> Tensor:
-    """Default kernel (devices without a registered one): pure PyTorch, warned once."""
-    return dispatch.backend_for(images.device.type).concat_downsample(images, index)
-
-
-@concat_downsample.register_fake
+@torch.library.register_fake("parity_kernels::concat_downsample")
 def _concat_fake(images, index=None):
     groups, _, chw = concat_shapes(images, index)
     return images.new_empty((groups, 1) + chw)
@@ -120,43 +155,20 @@ def _concat_backward(ctx, grad):
     return grad_images.index_add_(0, index.reshape(-1), grad_rows.reshape((-1,) + ctx.images_shape[1:])), None
 
 
-concat_downsample.register_autograd(_concat_backward, setup_context=_concat_setup_context)
+torch.library.register_autograd("parity_kernels::concat_downsample", _concat_backward,
+                                setup_context=_concat_setup_context)
 
 
 # ------------------------------------------------------------------------- out= variants
 
 
-@torch.library.custom_op("parity_kernels::combine_out", mutates_args=("out",))
-def combine_out(inputs: Tensor, coeffs: Tensor, index: Optional[Tensor], extra: Optional[Tensor], out: Tensor) -> None:
-    """``combine`` written into a caller's buffer ``out`` (no autograd). Default kernel."""
-    dispatch.backend_for(inputs.device.type).combine_out(inputs, coeffs, index, extra, out)
-
-
-@combine_out.register_fake
+@torch.library.register_fake("parity_kernels::combine_out")
 def _combine_out_fake(inputs, coeffs, index, extra, out):
     groups, _, r, item = combine_shapes(inputs, coeffs, index, extra)
     check_out(out, (groups, r) + item, inputs)
 
 
-@torch.library.custom_op("parity_kernels::concat_downsample_out", mutates_args=("out",))
-def concat_downsample_out(images: Tensor, index: Optional[Tensor], out: Tensor) -> None:
-    """``concat_downsample`` written into a caller's buffer ``out`` (no autograd). Default kernel."""
-    dispatch.backend_for(images.device.type).concat_downsample_out(images, index, out)
-
-
-@concat_downsample_out.register_fake
+@torch.library.register_fake("parity_kernels::concat_downsample_out")
 def _concat_out_fake(images, index, out):
     groups, _, chw = concat_shapes(images, index)
     check_out(out, (groups, 1) + chw, images)
-
-
-def register_kernels(device_type: str, backend) -> None:
-    """Attach kernels to every op for one device type ('cpu', 'cuda').
-
-    ``backend`` has ``combine``, ``concat_downsample``, ``combine_out`` and
-    ``concat_downsample_out`` with the ops' signatures (see ``backends.dispatch``).
-    """
-    combine.register_kernel(device_type)(backend.combine)
-    concat_downsample.register_kernel(device_type)(backend.concat_downsample)
-    combine_out.register_kernel(device_type)(backend.combine_out)
-    concat_downsample_out.register_kernel(device_type)(backend.concat_downsample_out)

@@ -27,6 +27,8 @@ constexpr int kMaxSources = 16;   // active sources gathered before a round of p
 // Outputs at least this large bypass the caches (non-temporal stores): they would not
 // stay cached anyway, and normal stores would first read every output line from memory.
 constexpr int64_t kStreamBytes = 8 << 20;
+// Calls moving fewer bytes than this run on one thread.
+constexpr int64_t kParallelBytes = 1 << 20;
 
 // Copy from an L1-resident buffer to dst with non-temporal 16-byte stores where aligned.
 inline void stream_bytes(char* dst, const char* src, size_t bytes) {
@@ -153,7 +155,11 @@ void combine_typed(const CombineArgs& a) {
   const int64_t items = a.groups * chunks;
   const bool streaming = a.groups * a.r * a.numel * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
 
-#pragma omp parallel num_threads(a.threads)
+  // Small calls stay on the calling thread: waking a thread pool (possibly while torch's
+  // own OpenMP runtime spins on the same cores) costs far more than the work.
+  const int64_t bytes = a.groups * (num_sources + a.r) * a.numel * static_cast<int64_t>(sizeof(T));
+  const int threads = bytes >= kParallelBytes ? a.threads : 1;
+#pragma omp parallel num_threads(threads)
   {
     Acc acc[kChunk];
     T staged[kChunk];

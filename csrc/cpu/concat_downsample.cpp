@@ -35,7 +35,10 @@ void concat_typed(const ConcatArgs& a) {
   const int64_t plane = a.height * a.width;
   const int64_t rows_total = a.groups * a.channels * a.height;
 
-#pragma omp parallel for num_threads(a.threads) schedule(static)
+  // Small calls stay on the calling thread (see combine_impl.h).
+  const int64_t bytes = a.groups * (a.k + 1) * a.channels * plane * static_cast<int64_t>(sizeof(T));
+  const int threads = bytes >= (int64_t(1) << 20) ? a.threads : 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t item = 0; item < rows_total; ++item) {
     const int64_t oy = item % a.height;
     const int64_t c = (item / a.height) % a.channels;

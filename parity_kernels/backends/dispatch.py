@@ -20,6 +20,7 @@ BACKENDS = ("triton", "cuda")
 _state = {"backend": os.environ.get("PARITY_KERNELS_BACKEND", "triton")}
 _loaded: dict = {}
 _warned: set = set()
+_resolved: dict = {}  # device type -> backend, for the current setting
 
 if _state["backend"] not in BACKENDS:
     raise ValueError(f"PARITY_KERNELS_BACKEND: expected one of {BACKENDS}, got {_state['backend']!r}")
@@ -30,6 +31,7 @@ def set_backend(name: str) -> None:
     if name not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {name!r}")
     _state["backend"] = name
+    _resolved.clear()
 
 
 def get_backend() -> str:
@@ -62,7 +64,14 @@ def interpreting() -> bool:
 
 
 def backend_for(device_type: str):
-    """The KernelBackend that runs ops on tensors of this device type now."""
+    """The KernelBackend that runs ops on tensors of this device type now (cached per setting)."""
+    backend = _resolved.get(device_type)
+    if backend is None:
+        backend = _resolved[device_type] = _resolve(device_type)
+    return backend
+
+
+def _resolve(device_type: str):
     name = _state["backend"]
     if device_type == "cuda" or (device_type == "cpu" and name == "triton" and interpreting()):
         if name == "cuda" and device_type == "cuda":

@@ -12,14 +12,17 @@ import torch
 
 
 def dense_rows(t: torch.Tensor, lead: int) -> torch.Tensor:
-    """View t as (*t.shape[:lead], numel-per-row) with unit stride along the row (copy if needed)."""
-    numel = 1
-    for size in t.shape[lead:]:
-        numel *= size
-    flat = t.reshape(tuple(t.shape[:lead]) + (numel,))
-    if numel > 1 and flat.stride(-1) != 1:
-        flat = flat.contiguous()
-    return flat
+    """t itself when every row (the dims from ``lead`` on) is dense, else a contiguous copy.
+
+    Kernels then address row (i, j, ...) at data_ptr + sum(index * stride of the lead
+    dims), with unit stride inside the row. Decided from shapes and strides only.
+    """
+    expected = 1
+    for size, stride in zip(reversed(t.shape[lead:]), reversed(t.stride()[lead:])):
+        if size != 1 and stride != expected:
+            return t.contiguous()
+        expected *= size
+    return t
 
 
 def sources(inputs: torch.Tensor, index: Optional[torch.Tensor]):
@@ -69,7 +72,7 @@ def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tens
     rows, stride_g, stride_s, idx = sources(inputs, index)
     return CombineOperands(
         groups=out.shape[0], r=out.shape[1], k=index.shape[1] if index is not None else inputs.shape[1],
-        numel=out[0, 0].numel() if out.numel() else 0, rows=rows, stride_g=stride_g, stride_s=stride_s,
+        numel=out.numel() // (out.shape[0] * out.shape[1]) if out.numel() else 0, rows=rows, stride_g=stride_g, stride_s=stride_s,
         index=idx, extra=dense_rows(extra, 2) if extra is not None else None, coeffs=coeffs.contiguous(),
     )
 

@@ -1,0 +1,67 @@
+"""Encode + decode time beside the inference they protect: a ResNet-50 built in code
+(random weights, nothing downloaded), forward on the same coding groups' images."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+from torch import nn
+
+import parity_kernels as pk
+
+from .timing import time_impls
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        width = planes
+        self.body = nn.Sequential(
+            nn.Conv2d(inplanes, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, planes * 4, 1, bias=False), nn.BatchNorm2d(planes * 4),
+        )
+        self.shortcut = nn.Identity()
+        if stride != 1 or inplanes != planes * 4:
+            self.shortcut = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(planes * 4))
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+def resnet50(num_classes: int = 1000) -> nn.Module:
+    """ResNet-50 layout (bottlenecks 3, 4, 6, 3), randomly initialised."""
+    layers = [nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+              nn.MaxPool2d(3, stride=2, padding=1)]
+    inplanes = 64
+    for planes, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        for i in range(blocks):
+            layers.append(Bottleneck(inplanes, planes, stride if i == 0 else 1))
+            inplanes = planes * 4
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(inplanes, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def measure(device: str, groups: int, k: int, dtype: torch.dtype, quick: bool) -> Dict[str, float]:
+    """Seconds of the forward over groups * k images, of encode + decode, and the ratio."""
+    torch.manual_seed(0)
+    model = resnet50().to(device=device, dtype=dtype).eval()
+    code = pk.SumCode(k)
+    images = torch.randn(groups, k, 3, 224, 224, device=device, dtype=dtype)
+    available = torch.ones(groups, k + 1, dtype=torch.bool, device=device)
+    available[:, 0] = False  # one output late in every group
+    with torch.inference_mode():
+        outputs = model(images.flatten(0, 1)).view(groups, k, -1)
+        parity = model(pk.encode(images, code)[:, 0]).view(groups, 1, -1)
+        times = time_impls(device, {
+            "forward": lambda: model(images.flatten(0, 1)),
+            "encode_decode": lambda: (pk.encode(images, code), pk.decode(outputs, parity, available, code)),
+        }, quick)
+    return {"model": "resnet50", "groups": groups, "k": k, "dtype": str(dtype).replace("torch.", ""),
+            "forward_s": times["forward"], "encode_decode_s": times["encode_decode"],
+            "percent": 100.0 * times["encode_decode"] / times["forward"]}

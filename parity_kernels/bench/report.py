@@ -1,0 +1,111 @@
+"""The benchmark's outputs: a table, a JSON file, a PNG plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from typing import List
+
+import torch
+
+HEADER = (f"{'op':<7}{'code':<34}{'shape':<20}{'dtype':<9}{'device':<7}{'ours GB/s':>10}{'% copy':>8}"
+          f"{'x eager':>8}{'x compile':>10}")
+LEGEND = ("ours GB/s: into a reused out= buffer, as the copy; % copy: against copy_ of the input's bytes "
+          "in the same run;\nx eager / x compile: ours with a fresh output against the same math in torch "
+          "eager / torch.compile (fresh outputs too).")
+
+
+def gbps(row: dict, impl: str) -> float:
+    seconds = row["seconds"].get(impl)
+    nbytes = row["copy_bytes"] if impl == "copy" else row["bytes"]
+    return nbytes / seconds / 1e9 if seconds else float("nan")
+
+
+def ratios(row: dict) -> dict:
+    """The figures of one table row."""
+    def over(a, b):
+        return row["seconds"][b] / row["seconds"][a] if a in row["seconds"] and b in row["seconds"] else None
+
+    return {"ours_gbps": gbps(row, "ours_out"), "copy_fraction": gbps(row, "ours_out") / gbps(row, "copy"),
+            "x_eager": over("ours", "eager"), "x_compile": over("ours", "compile")}
+
+
+def line(row: dict) -> str:
+    r = ratios(row)
+
+    def fmt(v, spec):
+        return format(v, spec) if v is not None else "-"
+
+    return (f"{row['op']:<7}{row['code']:<34}{row['shape']:<20}{row['dtype']:<9}{row['device']:<7}"
+            f"{r['ours_gbps']:>10.2f}{100 * r['copy_fraction']:>7.0f}%{fmt(r['x_eager'], '>8.2f')}"
+            f"{fmt(r['x_compile'], '>10.2f')}")
+
+
+def table(rows: List[dict]) -> str:
+    return "\n".join([HEADER] + [line(r) for r in rows] + [LEGEND])
+
+
+def machine(device: str) -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"), "device": device}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        info["cpu"] = platform.processor()
+    info["cpus"] = os.cpu_count()
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name()
+    try:
+        import triton
+
+        info["triton"] = triton.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def write_json(path: str, device: str, rows: List[dict], overhead: dict, quick: bool) -> None:
+    for row in rows:
+        row["gbps"] = {impl: gbps(row, impl) for impl in row["seconds"]}
+        row.update(ratios(row))
+    with open(path, "w") as f:
+        json.dump({"machine": machine(device), "quick": quick, "cases": rows, "overhead": overhead}, f, indent=1)
+
+
+def plot(path: str, rows: List[dict]) -> None:
+    """GB/s against bytes moved, one line per implementation, the copy ceiling drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops = sorted({r["op"] for r in rows})
+    fig, axes = plt.subplots(1, len(ops), figsize=(6.5 * len(ops), 4.5), squeeze=False)
+    styles = {"ours_out": "C0-o", "ours": "C0--.", "eager": "C1-s", "compile": "C2-^", "copy": "k:"}
+    for ax, op in zip(axes[0], ops):
+        subset = [r for r in rows if r["op"] == op]
+        for impl, style in styles.items():
+            points = {}
+            for r in subset:
+                if impl in r["seconds"]:
+                    nbytes = r["bytes"]
+                    points.setdefault(nbytes, []).append(gbps(r, impl))
+            if not points:
+                continue
+            xs = sorted(points)
+            ys = [sorted(points[x])[len(points[x]) // 2] for x in xs]
+            label = "copy ceiling (same bytes)" if impl == "copy" else impl
+            ax.plot(xs, ys, style, label=label, markersize=3)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("bytes moved per call")
+        ax.set_ylabel("GB/s (median per size)")
+        ax.set_title(f"{op} on {subset[0]['device']}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
