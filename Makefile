@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml setup.py $(wildcard csrc/*/*.cpp csrc/*/*.h csrc/*/*.cu csrc/*/*.cuh)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0 triton numpy pybind11 setuptools wheel
-	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,bench]'
 	touch $(STAMP)
 
 # The main suite (C++ CPU kernels), then the Triton kernels in Triton's interpreter,
@@ -25,8 +25,10 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m parity_kernels demo
 
+# The full benchmark table (CUDA if present, else CPU); bench/test_bench.py has the same
+# cases as a pytest-benchmark suite.
 bench: $(STAMP)
-	$(PY) -m pytest -q bench --benchmark-only
+	$(PY) -m parity_kernels bench --json bench-results.json --plot bench-results.png
 
 clean:
 	rm -rf build *.egg-info parity_kernels/*.so

@@ -1,32 +1,29 @@
-"""pytest-benchmark glue: every case records its bytes; a GB/s ratio table ends the run."""
+"""pytest-benchmark glue: each case records its bytes; the CLI's table ends the run."""
 
 from __future__ import annotations
 
-import sys
-from collections import defaultdict
-from pathlib import Path
+from parity_kernels.bench import report
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from cases import ratio_table  # noqa: E402
-
-_results = []
+_rows = []
 
 
-def record(benchmark, case: str, impl: str, nbytes: int) -> None:
-    benchmark.extra_info.update({"case": case, "impl": impl, "bytes": nbytes})
-    _results.append(benchmark)
+def record(benchmark, case, impl: str) -> None:
+    benchmark.extra_info.update({"case": case.name, "impl": impl, "bytes": case.nbytes})
+    _rows.append((case, impl, benchmark))
 
 
 def pytest_terminal_summary(terminalreporter):
-    table = defaultdict(dict)
-    for bench in _results:
+    rows = {}
+    for case, impl, bench in _rows:
         stats = getattr(bench, "stats", None)
         if stats is None or not getattr(stats, "stats", None):
             continue
-        info = bench.extra_info
-        table[info["case"]][info["impl"]] = info["bytes"] / stats.stats.median / 1e9
-    if table:
-        terminalreporter.write_line("\nGB/s by median time (see bench/cases.py for what each column is).")
-        for line in ratio_table(table):
+        row = rows.setdefault(case.name, {"op": case.op, "code": repr(case.code), "shape": case.shape,
+                                          "dtype": str(case.dtype).replace("torch.", ""), "device": case.device,
+                                          "bytes": case.nbytes, "copy_bytes": case.copy_bytes, "seconds": {}})
+        row["seconds"][impl] = stats.stats.median
+    complete = [r for r in rows.values() if {"ours_out", "copy"} <= set(r["seconds"])]
+    if complete:
+        terminalreporter.write_line("")
+        for line in report.table(complete).splitlines():
             terminalreporter.write_line(line)

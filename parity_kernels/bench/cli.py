@@ -21,7 +21,7 @@ def _progress(done: int, total: int, label: str, start: float) -> None:
     sys.stderr.flush()
 
 
-def _wants_compile(case: case_lib.Case, quick: bool) -> bool:
+def wants_compile(case: case_lib.Case, quick: bool) -> bool:
     """torch.compile costs seconds per shape: compile the large cases and one serving batch."""
     if len(case.item) == 1 and case.item[0] * case.groups * case.code.k * 4 >= 32 * 2**20:
         return True
@@ -35,7 +35,7 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
     rows, start = [], time.time()
     for i, case in enumerate(selected):
         _progress(i, len(selected), case.name, start)
-        case_lib.build(case, compile_eager=_wants_compile(case, quick))
+        case_lib.build(case, compile_eager=wants_compile(case, quick))
         seconds = time_impls(device, case.impls, quick)
         rows.append({"op": case.op, "code": repr(case.code), "shape": case.shape,
                      "dtype": str(case.dtype).replace("torch.", ""), "device": device,

@@ -58,10 +58,10 @@ def measure(device: str, groups: int, k: int, dtype: torch.dtype, quick: bool) -
     with torch.inference_mode():
         outputs = model(images.flatten(0, 1)).view(groups, k, -1)
         parity = model(pk.encode(images, code)[:, 0]).view(groups, 1, -1)
-        times = time_impls(device, {
+        times = time_impls(device, quick=quick, rounds=3 if quick else None, impls={
             "forward": lambda: model(images.flatten(0, 1)),
             "encode_decode": lambda: (pk.encode(images, code), pk.decode(outputs, parity, available, code)),
-        }, quick)
+        })
     return {"model": "resnet50", "groups": groups, "k": k, "dtype": str(dtype).replace("torch.", ""),
             "forward_s": times["forward"], "encode_decode_s": times["encode_decode"],
             "percent": 100.0 * times["encode_decode"] / times["forward"]}

@@ -36,7 +36,7 @@ def line(row: dict) -> str:
     r = ratios(row)
 
     def fmt(v, spec):
-        return format(v, spec) if v is not None else "-"
+        return format(v, spec) if v is not None else format("-", spec[0] + spec[1:].split(".")[0])
 
     return (f"{row['op']:<7}{row['code']:<34}{row['shape']:<20}{row['dtype']:<9}{row['device']:<7}"
             f"{r['ours_gbps']:>10.2f}{100 * r['copy_fraction']:>7.0f}%{fmt(r['x_eager'], '>8.2f')}"

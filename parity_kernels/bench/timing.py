@@ -37,7 +37,8 @@ def time_cuda(impls: Dict[str, Callable], rep_ms: int = 40) -> Dict[str, float]:
     return result
 
 
-def time_impls(device: str, impls: Dict[str, Callable], quick: bool) -> Dict[str, float]:
+def time_impls(device: str, impls: Dict[str, Callable], quick: bool, rounds=None) -> Dict[str, float]:
+    """Median seconds per call of each implementation on ``device``."""
     if device.startswith("cuda"):
         return time_cuda(impls, rep_ms=20 if quick else 40)
-    return time_cpu(impls, rounds=7 if quick else 15)
+    return time_cpu(impls, rounds=rounds or (7 if quick else 15), warmup=1 if rounds else 2)
