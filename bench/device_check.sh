@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One H200 lease, one script: build, GPU tests, bandwidth benchmark. Results under $OUT:
-#   env.txt, build.log, gpu_tests.log, results.json, table.txt (the table also prints last).
+#   env.txt, build.log, gpu_tests.log, results.json, bandwidth.png, table.txt (printed last).
+# The benchmark runs its quick subset (serving k = 4, 64 MB and 256 MB) unless FULL=1.
 # Budget: under 8 minutes. Run from the repository root:
 #   OUT=/tmp/out bash bench/device_check.sh
 set -uo pipefail
@@ -30,7 +31,8 @@ grep -E "passed|failed|error" "$OUT/gpu_tests.log" | tail -3
 grep -E "^(FAILED|ERROR)" "$OUT/gpu_tests.log" | head -20
 
 elapsed "bandwidth benchmark"
-timeout 200 $PY bench/gpu_bandwidth.py ${QUICK:+--quick} --json "$OUT/results.json" > "$OUT/table.txt" 2>&1
+timeout 240 $PY -m parity_kernels bench --device cuda $([ -n "${FULL:-}" ] || echo --quick) --json "$OUT/results.json" \
+  --plot "$OUT/bandwidth.png" > "$OUT/table.txt" 2> "$OUT/bench_progress.txt"
 echo "benchmark exit code $?"
 elapsed "done"
-sed -n '/Table again/,$p' "$OUT/table.txt" | tail -60
+tail -80 "$OUT/table.txt"

@@ -21,7 +21,7 @@ from conftest import record
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 CASES = case_lib.all_cases(DEVICE, quick=False)
-IMPLS = ("ours", "ours_out", "eager", "compile", "copy")
+IMPLS = ("ours", "ours_out", "cuda_out", "eager", "compile", "copy")
 
 
 @pytest.fixture(scope="module")

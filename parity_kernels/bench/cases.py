@@ -16,7 +16,7 @@ from typing import Callable, Dict, Iterator, Tuple
 import torch
 
 import parity_kernels as pk
-from parity_kernels.backends import eager
+from parity_kernels.backends import dispatch, eager
 
 IMAGE = (3, 224, 224)
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -75,6 +75,18 @@ def _random_erasures(code: pk.Code, groups: int, device: str, gen: torch.Generat
     return available.to(device)
 
 
+def _with_backend(name: str, fn: Callable) -> Callable:
+    """fn run with backend ``name`` chosen (the CUDA C++ kernels beside the default Triton)."""
+    def run():
+        previous = pk.get_backend()
+        pk.set_backend(name)
+        try:
+            return fn()
+        finally:
+            pk.set_backend(previous)
+    return run
+
+
 def build(case: Case, compile_eager: bool) -> Case:
     """Make the tensors (random, never zeros) and the implementations of one case."""
     gen = torch.Generator().manual_seed(0)
@@ -101,6 +113,8 @@ def build(case: Case, compile_eager: bool) -> Case:
         case.impls["ours"] = lambda: pk.decode(outputs, coded, available, code)
         case.impls["ours_out"] = lambda: pk.decode(outputs, coded, available, code, out=y)
         baseline = lambda: eager_decode(outputs, coded, available, code)  # noqa: E731
+    if case.device.startswith("cuda") and not isinstance(dispatch._load(".cuda"), ImportError):
+        case.impls["cuda_out"] = _with_backend("cuda", case.impls["ours_out"])
     case.impls["eager"] = baseline
     if compile_eager:
         case.impls["compile"] = torch.compile(baseline, dynamic=False)
@@ -127,7 +141,7 @@ def serving_cases(device: str, quick: bool) -> Iterator[Case]:
 
 def large_cases(device: str, quick: bool) -> Iterator[Case]:
     """64 MB and 256 MB of input (k = 4, 16 groups of feature rows)."""
-    sizes = (64,) if quick else (64, 256)
+    sizes = (64,) if quick and not device.startswith("cuda") else (64, 256)
     for megabytes in sizes:
         for dtype in (torch.float32,) if quick else (torch.float32, torch.bfloat16):
             numel = megabytes * 2**20 // (16 * 4 * torch.empty((), dtype=dtype).element_size())

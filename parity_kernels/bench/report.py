@@ -11,7 +11,7 @@ from typing import List
 import torch
 
 HEADER = (f"{'op':<7}{'code':<34}{'shape':<20}{'dtype':<9}{'device':<7}{'ours GB/s':>10}{'% copy':>8}"
-          f"{'x eager':>8}{'x compile':>10}")
+          f"{'x eager':>8}{'x compile':>10}{'cuda C++ GB/s':>14}")
 LEGEND = ("ours GB/s: into a reused out= buffer, as the copy; % copy: against copy_ of the input's bytes "
           "in the same run;\nx eager / x compile: ours with a fresh output against the same math in torch "
           "eager / torch.compile (fresh outputs too).")
@@ -29,7 +29,8 @@ def ratios(row: dict) -> dict:
         return row["seconds"][b] / row["seconds"][a] if a in row["seconds"] and b in row["seconds"] else None
 
     return {"ours_gbps": gbps(row, "ours_out"), "copy_fraction": gbps(row, "ours_out") / gbps(row, "copy"),
-            "x_eager": over("ours", "eager"), "x_compile": over("ours", "compile")}
+            "x_eager": over("ours", "eager"), "x_compile": over("ours", "compile"),
+            "cuda_gbps": gbps(row, "cuda_out") if "cuda_out" in row["seconds"] else None}
 
 
 def line(row: dict) -> str:
@@ -40,7 +41,7 @@ def line(row: dict) -> str:
 
     return (f"{row['op']:<7}{row['code']:<34}{row['shape']:<20}{row['dtype']:<9}{row['device']:<7}"
             f"{r['ours_gbps']:>10.2f}{100 * r['copy_fraction']:>7.0f}%{fmt(r['x_eager'], '>8.2f')}"
-            f"{fmt(r['x_compile'], '>10.2f')}")
+            f"{fmt(r['x_compile'], '>10.2f')}{fmt(r['cuda_gbps'], '>14.2f')}")
 
 
 def table(rows: List[dict]) -> str:
@@ -84,7 +85,8 @@ def plot(path: str, rows: List[dict]) -> None:
 
     ops = sorted({r["op"] for r in rows})
     fig, axes = plt.subplots(1, len(ops), figsize=(6.5 * len(ops), 4.5), squeeze=False)
-    styles = {"ours_out": "C0-o", "ours": "C0--.", "eager": "C1-s", "compile": "C2-^", "copy": "k:"}
+    styles = {"ours_out": "C0-o", "ours": "C0--.", "cuda_out": "C3-v", "eager": "C1-s", "compile": "C2-^",
+              "copy": "k:"}
     for ax, op in zip(axes[0], ops):
         subset = [r for r in rows if r["op"] == op]
         for impl, style in styles.items():

@@ -1,0 +1,33 @@
+"""`parity-kernels bench --quick --json --plot` runs here and writes what it promises.
+
+No timing is asserted (timings live in bench/RESULTS.md): only that every case was
+measured with every implementation and the outputs are complete.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_bench_quick_writes_json_and_plot(tmp_path):
+    out_json, out_png = tmp_path / "out.json", tmp_path / "out.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "parity_kernels", "bench", "--quick", "--device", "cpu",
+         "--json", str(out_json), "--plot", str(out_png)],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ours GB/s" in result.stdout and "ResNet-50" in result.stdout
+    report = json.loads(out_json.read_text())
+    assert report["machine"]["device"] == "cpu" and report["machine"]["torch"]
+    cases = report["cases"]
+    assert len(cases) >= 20
+    assert {c["op"] for c in cases} == {"encode", "decode"}
+    for case in cases:
+        assert {"ours", "ours_out", "eager", "copy"} <= set(case["seconds"]), case["code"]
+        assert all(seconds > 0 for seconds in case["seconds"].values())
+        assert case["bytes"] > 0 and 0 < case["copy_fraction"]
+    assert any("compile" in c["seconds"] for c in cases)
+    assert 0 < report["overhead"]["percent"]
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
