@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
+from .codes import concat_grid
+
 __all__ = ["SUPPORTED_DTYPES", "combine_shapes", "concat_shapes", "check_out"]
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
 
 def combine_shapes(
     inputs: Tensor, coeffs: Tensor, index: Optional[Tensor], extra: Optional[Tensor]
@@ -78,8 +80,7 @@ def concat_shapes(images: Tensor, index: Optional[Tensor]) -> Tuple[int, int, Tu
         chw = tuple(images.shape[2:])
     if k < 1:
         raise ValueError("images: expected k >= 1 images per group")
-    cols = math.isqrt(k - 1) + 1 if k > 1 else 1
-    rows = -(-k // cols)
+    rows, cols = concat_grid(k)
     if chw[1] < rows or chw[2] < cols:
         raise ValueError(
             f"images: H x W = {chw[1]} x {chw[2]} is smaller than the {rows} x {cols} tile grid of k = {k}"

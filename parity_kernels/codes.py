@@ -239,8 +239,7 @@ class ConcatCode(SumCode):
 
     def __init__(self, k: int) -> None:
         super().__init__(k)
-        self.cols = math.isqrt(self.k - 1) + 1 if self.k > 1 else 1
-        self.rows = -(-self.k // self.cols)
+        self.rows, self.cols = concat_grid(self.k)
 
     def __repr__(self) -> str:
         return f"ConcatCode(k={self.k})"
@@ -329,6 +328,12 @@ def _finish(coeffs: Tensor, ok: Tensor, have: Tensor, available: Tensor) -> Tens
     copy = torch.cat([identity, coeffs.new_zeros(coeffs.shape[:2] + (coeffs.shape[2] - have.shape[1],))], dim=2)
     coeffs = torch.where(ok[:, None, None], coeffs, copy)
     return torch.where(available[:, None, :], coeffs, torch.zeros_like(coeffs))
+
+
+def concat_grid(k: int) -> Tuple[int, int]:
+    """(rows, cols) of ConcatCode's tile grid for k images: cols = ceil(sqrt(k)), rows = ceil(k / cols)."""
+    cols = math.isqrt(k - 1) + 1 if k > 1 else 1
+    return -(-k // cols), cols
 
 
 def _check_kr(k: int, r: int) -> Tuple[int, int]:

@@ -61,27 +61,7 @@ def register_kernels(device_type: str, backend) -> None:
         _lib.impl(name, getattr(backend, name), key)
 
 
-class _DefaultKernels:
-    """Devices without their own kernels: the dispatch's fallback (pure PyTorch, warned once)."""
-
-    @staticmethod
-    def combine(inputs, coeffs, index=None, extra=None):
-        return dispatch.backend_for(inputs.device.type).combine(inputs, coeffs, index, extra)
-
-    @staticmethod
-    def concat_downsample(images, index=None):
-        return dispatch.backend_for(images.device.type).concat_downsample(images, index)
-
-    @staticmethod
-    def combine_out(inputs, coeffs, index, extra, out):
-        dispatch.backend_for(inputs.device.type).combine_out(inputs, coeffs, index, extra, out)
-
-    @staticmethod
-    def concat_downsample_out(images, index, out):
-        dispatch.backend_for(images.device.type).concat_downsample_out(images, index, out)
-
-
-register_kernels("default", _DefaultKernels)
+register_kernels("default", dispatch.DeviceKernels(None))  # other devices: eager, warned once
 
 # ---------------------------------------------------------------------------- combine
 

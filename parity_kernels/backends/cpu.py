@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .. import _C  # ImportError here means the extension was not built
 from . import layout
-from .eager import grid
+from ..codes import concat_grid
 from .kernel_backend import KernelBackend
 
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float64: 3}
@@ -41,7 +41,7 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
     if out.numel() == 0:
         return
     o = layout.concat_operands(out, images, index)
-    rows, cols = grid(o.k)
+    rows, cols = concat_grid(o.k)
     _C.concat_downsample(
         _DTYPE_CODES[images.dtype], o.rows.data_ptr(), o.stride_g, o.stride_s,
         o.index.data_ptr() if o.index is not None else 0, o.rows.shape[0], o.k,

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .. import _C_cuda  # ImportError here means the CUDA extension was not built
 from . import layout
-from .eager import grid
+from ..codes import concat_grid
 from .kernel_backend import KernelBackend
 
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float64: 3}
@@ -58,7 +58,7 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
     if out.numel() == 0:
         return
     o = layout.concat_operands(out, images, index)
-    rows, cols = grid(o.k)
+    rows, cols = concat_grid(o.k)
     with torch.cuda.device(out.device):
         _C_cuda.concat_downsample(
             _DTYPE_CODES[images.dtype], o.rows.data_ptr(), o.stride_g, o.stride_s,

@@ -89,19 +89,22 @@ def _resolve(device_type: str):
 
 
 class DeviceKernels:
-    """The four op kernels for one device type, each dispatching per call."""
+    """The four op kernels for one device type (None: each tensor's own), dispatching per call."""
 
-    def __init__(self, device_type: str) -> None:
+    def __init__(self, device_type) -> None:
         self.device_type = device_type
 
+    def _backend(self, tensor):
+        return backend_for(self.device_type or tensor.device.type)
+
     def combine(self, inputs, coeffs, index=None, extra=None):
-        return backend_for(self.device_type).combine(inputs, coeffs, index, extra)
+        return self._backend(inputs).combine(inputs, coeffs, index, extra)
 
     def concat_downsample(self, images, index=None):
-        return backend_for(self.device_type).concat_downsample(images, index)
+        return self._backend(images).concat_downsample(images, index)
 
     def combine_out(self, inputs, coeffs, index, extra, out):
-        backend_for(self.device_type).combine_out(inputs, coeffs, index, extra, out)
+        self._backend(inputs).combine_out(inputs, coeffs, index, extra, out)
 
     def concat_downsample_out(self, images, index, out):
-        backend_for(self.device_type).concat_downsample_out(images, index, out)
+        self._backend(images).concat_downsample_out(images, index, out)

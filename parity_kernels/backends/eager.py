@@ -7,12 +7,12 @@ accumulation (fp64 for float64), output in the input dtype. Not the test oracle:
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
 from torch import Tensor
 
+from ..codes import concat_grid
 from .kernel_backend import KernelBackend
 
 
@@ -40,14 +40,8 @@ def combine(inputs: Tensor, coeffs: Tensor, index: Optional[Tensor], extra: Opti
     return out.to(inputs.dtype)
 
 
-def grid(k: int):
-    """(rows, cols) of ConcatCode's tile grid for k images."""
-    cols = math.isqrt(k - 1) + 1 if k > 1 else 1
-    return -(-k // cols), cols
-
-
 def _tiles(k: int, height: int, width: int):
-    rows, cols = grid(k)
+    rows, cols = concat_grid(k)
     for i in range(k):
         t, u = divmod(i, cols)
         yield i, t * height // rows, (t + 1) * height // rows, u * width // cols, (u + 1) * width // cols

@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from ..backends import layout
-from ..backends.eager import grid
+from ..codes import concat_grid
 from . import INTERPRET
 from .combine import AUTOTUNE_MIN_ELEMENTS
 
@@ -87,7 +87,7 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor, index: Optio
         return
     o = layout.concat_operands(out, images, index)
     groups, channels, height, width = o.groups, o.channels, o.height, o.width
-    rows, cols = grid(o.k)
+    rows, cols = concat_grid(o.k)
     args = (o.rows, o.stride_g, o.stride_s, o.index if o.index is not None else o.rows, out, channels, height, width)
     consts = dict(K=o.k, ROWS=rows, COLS=cols, WIN_Y=window(height, rows), WIN_X=window(width, cols),
                   HAS_INDEX=o.index is not None)
@@ -152,7 +152,7 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor, index: Optio
         return
     k = index.shape[1] if index is not None else images.shape[1]
     x, stride_g, stride_s, idx = layout.sources(images, index)
-    rows, cols = grid(k)
+    rows, cols = concat_grid(k)
     args = (x, stride_g, stride_s, idx if idx is not None else x, out, channels, height, width)
     consts = dict(K=k, ROWS=rows, COLS=cols, WIN_Y=window(height, rows), WIN_X=window(width, cols),
                   HAS_INDEX=index is not None)
