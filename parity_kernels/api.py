@@ -51,8 +51,12 @@ def _check_groups(groups, k: int, device: torch.device) -> Tensor:
     return groups
 
 
+def _needs_autograd(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def _check_out_autograd(*tensors) -> None:
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+    if _needs_autograd(*tensors):
         raise ValueError("out: writing into a caller's buffer does not support autograd; call without out=")
 
 
@@ -89,13 +93,16 @@ def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None, out: Optio
                 f"x: images of {item[1]} x {item[2]} are smaller than ConcatCode(k={code.k})'s "
                 f"{code.rows} x {code.cols} grid"
             )
-        if out is not None:
+        if out is None:
+            if _needs_autograd(x):
+                return ops.concat_downsample(x, groups)
+            out = x.new_empty((groups.shape[0] if groups is not None else x.shape[0], 1) + item)
+        else:
             _check_out_autograd(x)
-            ops.concat_downsample_out(x, groups, out)
-            return out
-        return ops.concat_downsample(x, groups)
+        ops.concat_downsample_out(x, groups, out)
+        return out
     weights = code.encode_matrix(x.device, _coeff_dtype(x.dtype))
-    return _combine(x, weights, groups, None, out)
+    return _combine(x, weights, groups, None, out, item)
 
 
 def decode(
@@ -138,7 +145,7 @@ def decode(
     if isinstance(code, BerrutCode):
         if outputs is not None or groups is not None:
             raise ValueError("outputs: BerrutCode is not systematic; pass outputs=None and no groups")
-        return _combine(coded_outputs, coeffs, None, None, out), ok
+        return _combine(coded_outputs, coeffs, None, None, out, item), ok
     if outputs is None:
         raise ValueError(f"outputs: expected the data outputs (G, {code.k}, *O) for {code!r}, got None")
     _check_tensor("outputs", outputs, 1 if groups is not None else 2)
@@ -158,12 +165,18 @@ def decode(
                 f"outputs/groups: expected a batch (B, {', '.join(map(str, item))}) and groups ({num_groups}, {code.k}), "
                 f"got {tuple(outputs.shape)} and {tuple(groups.shape)}"
             )
-    return _combine(outputs, coeffs, groups, coded_outputs, out), ok
+    return _combine(outputs, coeffs, groups, coded_outputs, out, item), ok
 
 
-def _combine(inputs, coeffs, index, extra, out):
+def _combine(inputs, coeffs, index, extra, out, item):
+    """One combine op. Without autograd in play, the result goes through the out= op even
+    for a fresh output: same kernel, without the autograd wrapper's ~15 us of Python."""
     if out is None:
-        return ops.combine(inputs, coeffs, index, extra)
-    _check_out_autograd(inputs, extra)
+        if _needs_autograd(inputs, coeffs, extra):
+            return ops.combine(inputs, coeffs, index, extra)
+        groups = index.shape[0] if index is not None else inputs.shape[0]
+        out = inputs.new_empty((groups, coeffs.shape[-2]) + item)
+    else:
+        _check_out_autograd(inputs, extra)
     ops.combine_out(inputs, coeffs, index, extra, out)
     return out

@@ -124,3 +124,19 @@ def test_torch_compile_concat_and_gathered():
     batch = torch.randn(9, 3, 8, 8)
     groups = torch.tensor([[0, 1, 2, 3], [8, 7, 6, 5]])
     torch.testing.assert_close(torch.compile(fn, fullgraph=True)(batch, groups), fn(batch, groups))
+
+
+def test_api_keeps_autograd_when_inputs_need_it():
+    """encode/decode take the autograd op when a gradient is wanted, the out= op otherwise."""
+    code = pk.LinearCode.cauchy(3, 2)
+    x = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+    coded = pk.encode(x, code)
+    assert coded.requires_grad
+    coded.sum().backward()
+    expected = code.encode_matrix().sum(0)[None, :, None].expand(2, 3, 5)
+    torch.testing.assert_close(x.grad, expected)
+    available = torch.tensor([[True, False, True, True, True]] * 2)
+    y, ok = pk.decode(x, coded, available, code)
+    assert y.requires_grad and ok.all()
+    with torch.no_grad():
+        assert not pk.encode(x, code).requires_grad
