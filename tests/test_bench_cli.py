@@ -30,4 +30,5 @@ def test_bench_quick_writes_json_and_plot(tmp_path):
         assert case["bytes"] > 0 and 0 < case["copy_fraction"]
     assert any("compile" in c["seconds"] for c in cases)
     assert 0 < report["overhead"]["percent"]
+    assert set(report["overhead"]["host_us"]) == {"torch x.sum(1)", "encode", "encode out=", "decode"}
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -65,3 +65,37 @@ def measure(device: str, groups: int, k: int, dtype: torch.dtype, quick: bool) -
     return {"model": "resnet50", "groups": groups, "k": k, "dtype": str(dtype).replace("torch.", ""),
             "forward_s": times["forward"], "encode_decode_s": times["encode_decode"],
             "percent": 100.0 * times["encode_decode"] / times["forward"]}
+
+
+def host_overhead(device: str, calls: int = 300, rounds: int = 7) -> Dict[str, float]:
+    """Microseconds a call on tiny tensors (16 groups x 4 x 8), where the kernel costs
+    nothing: torch's x.sum(1) on the same tensor beside encode, encode(out=) and decode.
+    Interleaved rounds of ``calls`` back-to-back calls; the median round per call."""
+    import statistics
+    import time
+
+    code = pk.SumCode(4)
+    x = torch.randn(16, 4, 8, device=device)
+    coded = pk.encode(x, code)
+    out = torch.empty_like(coded)
+    available = torch.ones(16, 5, dtype=torch.bool, device=device)
+    available[:, 1] = False
+    impls = {
+        "torch x.sum(1)": lambda: x.sum(1),
+        "encode": lambda: pk.encode(x, code),
+        "encode out=": lambda: pk.encode(x, code, out=out),
+        "decode": lambda: pk.decode(x, coded, available, code),
+    }
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    samples: Dict[str, list] = {name: [] for name in impls}
+    for fn in impls.values():
+        fn()
+    for _ in range(rounds):
+        for name, fn in impls.items():
+            sync()
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            sync()
+            samples[name].append((time.perf_counter() - start) / calls * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
