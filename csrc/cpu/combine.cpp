@@ -1,30 +1,11 @@
 // Fused linear combination of coding-group rows (see kernels.h): dispatch by dtype and
 // by instruction set, and the group-index check.
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
 #include "kernels.h"
 
 namespace parity_kernels {
-
-namespace {
-
-// PARITY_KERNELS_CPU_ISA=generic forces the baseline kernel (tests use it to cover both).
-bool has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  static const bool yes = [] {
-    const char* isa = std::getenv("PARITY_KERNELS_CPU_ISA");
-    if (isa && std::string(isa) == "generic") return false;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  }();
-  return yes;
-#else
-  return false;
-#endif
-}
-
-}  // namespace
 
 void check_index(const int64_t* index, int64_t count, int64_t batch) {
   for (int64_t i = 0; i < count; ++i) {

@@ -53,6 +53,11 @@ struct ConcatArgs {
   int threads;
 };
 void concat_downsample(const ConcatArgs& a);
+void concat_generic(const ConcatArgs& a);
+void concat_avx2(const ConcatArgs& a);  // AVX2 + FMA + F16C
+
+// True where the AVX2 + FMA + F16C builds run (PARITY_KERNELS_CPU_ISA=generic: never).
+bool has_avx2();
 
 // Throws std::invalid_argument (ValueError in Python) naming the first index outside [0, batch).
 void check_index(const int64_t* index, int64_t count, int64_t batch);
