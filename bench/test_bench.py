@@ -1,6 +1,6 @@
 """pytest-benchmark suite of every case of ``parity-kernels bench`` (parity_kernels/bench/cases.py):
 each code at serving shapes and at 64 MB / 256 MB, beside torch eager, torch.compile of
-the eager code (for the cases the CLI compiles) and a copy of the same bytes.
+the eager code (every case here; the CLI compiles a subset) and a copy of the same bytes.
 
     make bench                       # on CUDA if present, else CPU
     .venv/bin/python -m pytest bench --benchmark-only -k "encode and SumCode"
@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from parity_kernels.bench import cases as case_lib
-from parity_kernels.bench.cli import wants_compile
 
 from conftest import record
 
@@ -35,7 +34,7 @@ def built():
 def test_case(benchmark, built, case, impl):
     if case.name not in built:
         built.clear()  # one case's tensors at a time
-        built[case.name] = case_lib.build(case, compile_eager=wants_compile(case, quick=False))
+        built[case.name] = case_lib.build(case, compile_eager=True)
     fn = built[case.name].impls.get(impl)
     if fn is None:
         pytest.skip(f"{impl} is not measured for this case")
