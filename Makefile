@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml setup.py $(wildcard csrc/*/*.cpp csrc/*/*.h csrc/*/*.cu csrc/*/*.cuh)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0 triton numpy pybind11 setuptools wheel
-	$(PY) -m pip install -q --no-build-isolation -e '.[test,bench]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,bench,parm]'
 	touch $(STAMP)
 
 # The main suite (C++ CPU kernels), then the Triton kernels in Triton's interpreter,
