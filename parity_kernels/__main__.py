@@ -1,4 +1,4 @@
-"""Command line: ``python -m parity_kernels demo|bench`` (also the ``parity-kernels`` script)."""
+"""Command line: ``python -m parity_kernels demo|walkthrough|bench`` (also the ``parity-kernels`` script)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ import sys
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="parity-kernels", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="encode, drop outputs, decode: error per code")
-    demo.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    demo.add_argument("--groups", type=int, default=256, help="coding groups (default 256)")
+    demo = sub.add_parser("demo", help="ParM end to end: train parity models, degraded-mode accuracy table")
+    demo.add_argument("--quick", action="store_true", help="small training budgets (about a minute)")
+    demo.add_argument("--json", default=None, metavar="PATH", help="write the figures")
+    demo.add_argument("--plot", default=None, metavar="PATH", help="write a PNG bar chart (default parm-demo.png)")
     demo.add_argument("--seed", type=int, default=0)
+    walk = sub.add_parser("walkthrough", help="encode, drop outputs, decode: reconstruction error per code")
+    walk.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    walk.add_argument("--groups", type=int, default=256, help="coding groups (default 256)")
+    walk.add_argument("--seed", type=int, default=0)
     bench = sub.add_parser("bench", help="encode/decode bandwidth beside eager, compile and a copy")
     bench.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     bench.add_argument("--quick", action="store_true", help="a small subset (under 2 minutes on a CPU)")
@@ -28,9 +33,13 @@ def main(argv=None) -> int:
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         cli.run(device, args.quick, args.json, args.plot, with_overhead=not args.no_overhead)
     if args.command == "demo":
-        from . import demo as demo_module
+        from .parm import demo as parm_demo
 
-        demo_module.run(device=args.device, groups=args.groups, seed=args.seed)
+        parm_demo.run(quick=args.quick, json_path=args.json, plot_path=args.plot or "parm-demo.png", seed=args.seed)
+    if args.command == "walkthrough":
+        from . import walkthrough
+
+        walkthrough.run(device=args.device, groups=args.groups, seed=args.seed)
     return 0
 
 

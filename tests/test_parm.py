@@ -79,3 +79,19 @@ def test_mnist1d_is_generated_locally():
     data = parm.mnist1d(num_samples=500)
     assert data.x_train.shape[1:] == (1, 40) and len(data.y_train) + len(data.y_val) == 400
     assert parm.mnist1d_cnn()(data.x_test[:3]).shape == (3, 10)
+
+
+def test_demo_quick_prints_the_table_and_writes_json_and_plot(tmp_path, capsys):
+    from parity_kernels.__main__ import main
+
+    out_json, out_png = tmp_path / "demo.json", tmp_path / "demo.png"
+    assert main(["demo", "--quick", "--json", str(out_json), "--plot", str(out_png)]) == 0
+    printed = capsys.readouterr().out
+    assert "| dataset | k | deployed acc | default | Berrut (no training) | ParM Sum | ParM Concat |" in printed
+    import json
+
+    rows = json.loads(out_json.read_text())["rows"]
+    assert [(r["dataset"], r["k"]) for r in rows] == [("digits", 2), ("digits", 4), ("mnist1d", 2), ("mnist1d", 4)]
+    assert rows[0]["ParM Sum"] > rows[0]["default"] + 0.3
+    assert rows[2]["ParM Concat"] is None  # sequences: no image tiling
+    assert out_png.read_bytes()[:4] == b"\x89PNG"

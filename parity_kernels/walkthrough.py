@@ -69,7 +69,7 @@ def run(device: str | None = None, groups: int = 256, seed: int = 0) -> list[dic
     images = torch.randn(groups, k, 3, 32, 32, generator=gen).to(device)
     models = _models(3 * 32 * 32, 10, gen, device)
     codes = [SumCode(k), LinearCode.cauchy(k, 2), LinearCode.vandermonde(k, 2), BerrutCode(k, k + 2), ConcatCode(k)]
-    print(f"parity_kernels demo: {groups} coding groups of k = {k} images 3x32x32 on {device}")
+    print(f"parity_kernels walkthrough: {groups} coding groups of k = {k} images 3x32x32 on {device}")
     header = f"{'code':<36}{'coded':>6}  {'dropped':<16}{'recovered':>10}" + "".join(f"{m:>16}" for m in models)
     print(header)
     print("-" * len(header))
