@@ -93,14 +93,8 @@ def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None, out: Optio
                 f"x: images of {item[1]} x {item[2]} are smaller than ConcatCode(k={code.k})'s "
                 f"{code.rows} x {code.cols} grid"
             )
-        if out is None:
-            if _needs_autograd(x):
-                return ops.concat_downsample(x, groups)
-            out = x.new_empty((groups.shape[0] if groups is not None else x.shape[0], 1) + item)
-        else:
-            _check_out_autograd(x)
-        ops.concat_downsample_out(x, groups, out)
-        return out
+        shape = (groups.shape[0] if groups is not None else x.shape[0], 1) + item
+        return _launch(ops.concat_downsample, ops.concat_downsample_out, (x, groups), (x,), shape, out)
     weights = code.encode_matrix(x.device, _coeff_dtype(x.dtype))
     return _combine(x, weights, groups, None, out, item)
 
@@ -169,14 +163,20 @@ def decode(
 
 
 def _combine(inputs, coeffs, index, extra, out, item):
-    """One combine op. Without autograd in play, the result goes through the out= op even
-    for a fresh output: same kernel, without the autograd wrapper's ~15 us of Python."""
+    groups = index.shape[0] if index is not None else inputs.shape[0]
+    return _launch(ops.combine, ops.combine_out, (inputs, coeffs, index, extra), (inputs, coeffs, extra),
+                   (groups, coeffs.shape[-2]) + item, out)
+
+
+def _launch(op, op_out, args, differentiable, shape, out):
+    """One op call. With autograd in play: ``op``, which records the graph. Otherwise the
+    out= op, into ``out`` or a fresh tensor of ``shape``: the same kernel without the
+    autograd wrapper's ~15 us of Python."""
     if out is None:
-        if _needs_autograd(inputs, coeffs, extra):
-            return ops.combine(inputs, coeffs, index, extra)
-        groups = index.shape[0] if index is not None else inputs.shape[0]
-        out = inputs.new_empty((groups, coeffs.shape[-2]) + item)
+        if _needs_autograd(*differentiable):
+            return op(*args)
+        out = args[0].new_empty(shape)
     else:
-        _check_out_autograd(inputs, extra)
-    ops.combine_out(inputs, coeffs, index, extra, out)
+        _check_out_autograd(*differentiable)
+    op_out(*args, out)
     return out
