@@ -26,7 +26,6 @@ Python per call (its wrappers; PyTorch issue 139500), measured here: see bench/R
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 from .backends import dispatch, eager
 from .checks import SUPPORTED_DTYPES, check_out, combine_shapes, concat_shapes

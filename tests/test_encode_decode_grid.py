@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import parity_kernels as pk
 from parity_kernels import reference
 
 from conftest import DTYPES, all_codes, assert_matches, make_code, random_inputs, term_scale
