@@ -13,6 +13,7 @@ from parity_kernels import parm
 @pytest.fixture(scope="module")
 def digits_deployed():
     data = parm.digits(seed=0)
+    torch.manual_seed(0)
     deployed = parm.train_classifier(parm.digits_cnn(), data, epochs=8, seed=0)
     return data, deployed
 
@@ -38,6 +39,12 @@ def test_parity_model_beats_the_default_prediction_for_k2(digits_deployed):
 
 def test_training_is_deterministic_under_a_seed(digits_deployed):
     data, deployed = digits_deployed
+    classifiers = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        classifiers.append(parm.train_classifier(parm.digits_cnn(), data, epochs=1, seed=5))
+    for a, b in zip(classifiers[0].parameters(), classifiers[1].parameters()):
+        assert torch.equal(a, b)
     runs = [parm.train_parity_model(deployed, data, pk.ConcatCode(2), epochs=2, seed=3, progress=False)
             for _ in range(2)]
     for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()):
@@ -68,6 +75,20 @@ def test_mismatched_parity_model_is_refused(digits_deployed):
         parm.train_parity_model(deployed, data, pk.BerrutCode(2, 3), epochs=1, progress=False)
 
 
+def test_two_parity_models_for_a_two_row_code(digits_deployed):
+    data, deployed = digits_deployed
+    code = pk.LinearCode.cauchy(2, 2)
+    pair = [parm.train_parity_model(deployed, data, code, row=j, epochs=3, batch_groups=16, seed=j, progress=False)
+            for j in range(2)]
+    assert all(p.best_val_reconstruction == max(h["val_reconstruction"] for h in p.history) for p in pair)
+    accuracy = parm.degraded_accuracy(deployed, [p.model for p in pair], code, data.x_test, data.y_test)
+    assert accuracy > parm.default_accuracy(data.y_train, data.y_test)
+    with pytest.raises(ValueError, match="parity_models: expected 2"):
+        parm.degraded_accuracy(deployed, pair[0].model, code, data.x_test, data.y_test)
+    with pytest.raises(ValueError, match="row: expected 0 <= row < 2"):
+        parm.train_parity_model(deployed, data, code, row=2, epochs=1, progress=False)
+
+
 def test_baselines_and_overall_accuracy(digits_deployed):
     data, deployed = digits_deployed
     berrut = parm.berrut_degraded_accuracy(deployed, 2, data.x_test, data.y_test)
@@ -94,4 +115,5 @@ def test_demo_quick_prints_the_table_and_writes_json_and_plot(tmp_path, capsys):
     assert [(r["dataset"], r["k"]) for r in rows] == [("digits", 2), ("digits", 4), ("mnist1d", 2), ("mnist1d", 4)]
     assert rows[0]["ParM Sum"] > rows[0]["default"] + 0.3
     assert rows[2]["ParM Concat"] is None  # sequences: no image tiling
+    assert all(0.0 <= r["ParM Cauchy r=2"] <= 1.0 for r in rows)
     assert out_png.read_bytes()[:4] == b"\x89PNG"

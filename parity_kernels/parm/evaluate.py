@@ -7,7 +7,7 @@ outputs is made unavailable in turn (never the parity) and rebuilt by
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -38,22 +38,26 @@ def coding_groups(n: int, k: int, seed: int) -> Tensor:
 
 
 @torch.no_grad()
-def degraded_accuracy(deployed: nn.Module, parity_model: nn.Module, code: pk.Code, x: Tensor, y: Tensor,
-                      seed: int = 0, reference: Optional[Tensor] = None) -> float:
+def degraded_accuracy(deployed: nn.Module, parity_models: Union[nn.Module, Sequence[nn.Module]], code: pk.Code,
+                      x: Tensor, y: Tensor, seed: int = 0, reference: Optional[Tensor] = None) -> float:
     """Accuracy of rebuilt predictions, each of the k data outputs lost in turn.
 
-    code: ``SumCode`` or ``ConcatCode`` (one parity). ``reference`` (N,) compares against
+    parity_models: one model per parity row of ``code`` (a single model for SumCode and
+    ConcatCode); every parity output is available. ``reference`` (N,) compares against
     other labels (e.g. the deployed model's own argmax: reconstruction accuracy).
     """
+    models = [parity_models] if isinstance(parity_models, nn.Module) else list(parity_models)
+    if len(models) != code.num_coded:
+        raise ValueError(f"parity_models: expected {code.num_coded} for {code!r}, got {len(models)}")
     k = code.k
     groups = coding_groups(len(y), k, seed)
     outputs = outputs_of(deployed, x)[groups]  # (G, k, C)
-    parity_model.eval()
-    parity = outputs_of(parity_model, pk.encode(x, code, groups=groups)[:, 0]).unsqueeze(1)
+    queries = pk.encode(x, code, groups=groups)  # (G, r, *S)
+    parity = torch.stack([outputs_of(m, queries[:, j]) for j, m in enumerate(models)], dim=1)
     target = (y if reference is None else reference)[groups]
     hits = []
     for lost in range(k):
-        available = torch.ones(len(groups), k + 1, dtype=torch.bool)
+        available = torch.ones(len(groups), code.num_sources, dtype=torch.bool)
         available[:, lost] = False
         rebuilt, ok = pk.decode(outputs, parity, available, code)
         assert bool(ok.all())

@@ -39,7 +39,11 @@ def _progress(label: str, epoch: int, epochs: int, note: str, enabled: bool) -> 
 
 def train_classifier(model: nn.Module, data: Dataset, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3,
                      seed: int = 0, progress: bool = False) -> nn.Module:
-    """Cross-entropy training of a deployed model on data's training split."""
+    """Cross-entropy training of a deployed model on data's training split.
+
+    Batches are drawn from ``seed``; the model's initialisation is the caller's (seed torch
+    before building it, as the demo does, for a run that repeats exactly).
+    """
     gen = _seeded(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for epoch in range(epochs):
@@ -128,6 +132,8 @@ def train_parity_model(
     batch = batch_groups or (64 if code.k == 2 else 32)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     val_reference = outputs_of(deployed, data.x_val).argmax(-1)
+    # Validation rebuilds from this row's parity alone: the one-row code it was trained for.
+    row_code = code if code.num_coded == 1 else pk.LinearCode(code.encode_matrix()[row:row + 1])
     result = ParityModel(model, code, row, best_val_reconstruction=-1.0)
     best_state = None
     for epoch in range(epochs):
@@ -143,8 +149,8 @@ def train_parity_model(
             step_loss.backward()
             opt.step()
             total += float(step_loss.detach()) * len(idx)
-        val = degraded_accuracy(deployed, model, code, data.x_val, data.y_val, seed=epoch,
-                                reference=val_reference) if code.num_coded == 1 else float("nan")
+        val = degraded_accuracy(deployed, model, row_code, data.x_val, data.y_val, seed=epoch,
+                                reference=val_reference)
         result.history.append({"epoch": epoch + 1, "loss": total / max(len(groups), 1), "val_reconstruction": val})
         if val > result.best_val_reconstruction or best_state is None:
             result.best_val_reconstruction = val
