@@ -94,7 +94,7 @@ def plot(rows: List[dict], path: str) -> None:
 
     names = sorted({r["dataset"] for r in rows})
     methods = ["default", "Berrut (no training)", "ParM Sum", "ParM Concat", "ParM Cauchy r=2"]
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         subset = [r for r in rows if r["dataset"] == name]
         width = 0.8 / len(methods)
@@ -108,7 +108,7 @@ def plot(rows: List[dict], path: str) -> None:
         ax.set_ylim(0, 1)
         ax.set_ylabel("degraded-mode accuracy")
         ax.set_title(name)
-        ax.legend(fontsize=8, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
