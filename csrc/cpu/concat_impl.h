@@ -30,31 +30,39 @@ struct AxisMap {
   }
 };
 
-// dst[o] = mean of channel rows [y0, y1) x columns [lo[x_begin + o], hi[x_begin + o]) for
-// o < count, summed row by row (contiguous reads) into acc.
+// The columns of one tile: its parity columns' input windows [lo, hi), the reciprocal of
+// each window's width, and whether all windows are the even split into pairs [2o, 2o + 2).
+template <typename Acc>
+struct TileColumns {
+  const int64_t* lo;
+  const int64_t* hi;
+  const Acc* inv_width;
+  int64_t count;
+  bool pairs;
+};
+
+// dst[o] = mean of channel rows [y0, y1) x the tile's column windows, summed row by row
+// (contiguous reads) into acc.
 template <typename T>
-inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc, const T* __restrict channel, int64_t width, int64_t y0,
-                     int64_t y1, const int64_t* lo, const int64_t* hi, int64_t count) {
+inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc, const T* __restrict channel,
+                     int64_t width, int64_t y0, int64_t y1, const TileColumns<typename Element<T>::Acc>& cols) {
   using Acc = typename Element<T>::Acc;
+  const int64_t count = cols.count;
   std::fill(acc, acc + count, Acc(0));
-  const bool pairs = [&] {  // the common even split into halves: windows [2o, 2o + 2)
-    for (int64_t o = 0; o < count; ++o)
-      if (hi[o] - lo[o] != 2 || lo[o] != lo[0] + 2 * o) return false;
-    return true;
-  }();
   for (int64_t y = y0; y < y1; ++y) {
     const T* __restrict row = channel + y * width;
-    if (pairs) {
-      const T* __restrict base = row + lo[0];
+    if (cols.pairs) {
+      const T* __restrict base = row + cols.lo[0];
       for (int64_t o = 0; o < count; ++o)
         acc[o] += Element<T>::load(base + 2 * o) + Element<T>::load(base + 2 * o + 1);
     } else {
       for (int64_t o = 0; o < count; ++o)
-        for (int64_t x = lo[o]; x < hi[o]; ++x) acc[o] += Element<T>::load(row + x);
+        for (int64_t x = cols.lo[o]; x < cols.hi[o]; ++x) acc[o] += Element<T>::load(row + x);
     }
   }
-  for (int64_t o = 0; o < count; ++o)
-    Element<T>::store(dst + o, acc[o] / static_cast<Acc>((y1 - y0) * (hi[o] - lo[o])));
+  const Acc inv_height = Acc(1) / static_cast<Acc>(y1 - y0);
+  const Acc* __restrict inv_width = cols.inv_width;
+  for (int64_t o = 0; o < count; ++o) Element<T>::store(dst + o, acc[o] * inv_height * inv_width[o]);
 }
 
 template <typename T>
@@ -63,8 +71,16 @@ void concat_typed(const ConcatArgs& a) {
   const T* inputs = static_cast<const T*>(a.inputs);
   T* out = static_cast<T*>(a.out);
   const AxisMap ys(a.height, a.grid_rows), xs(a.width, a.grid_cols);
-  std::vector<int64_t> col_start(a.grid_cols + 1);
-  for (int64_t u = 0; u <= a.grid_cols; ++u) col_start[u] = u * a.width / a.grid_cols;
+  std::vector<Acc> inv_width(a.width);
+  for (int64_t x = 0; x < a.width; ++x) inv_width[x] = Acc(1) / static_cast<Acc>(xs.hi[x] - xs.lo[x]);
+  std::vector<TileColumns<Acc>> tiles(a.grid_cols);
+  for (int64_t u = 0; u < a.grid_cols; ++u) {
+    const int64_t begin = u * a.width / a.grid_cols, count = (u + 1) * a.width / a.grid_cols - begin;
+    bool pairs = true;
+    for (int64_t o = 0; o < count; ++o)
+      pairs = pairs && xs.hi[begin + o] - xs.lo[begin + o] == 2 && xs.lo[begin + o] == xs.lo[begin] + 2 * o;
+    tiles[u] = {xs.lo.data() + begin, xs.hi.data() + begin, inv_width.data() + begin, count, pairs};
+  }
   const int64_t plane = a.height * a.width;
   const int64_t rows_total = a.groups * a.channels * a.height;
 
@@ -81,16 +97,16 @@ void concat_typed(const ConcatArgs& a) {
       const int64_t g = item / (a.height * a.channels);
       T* dst = out + item * a.width;
       for (int64_t u = 0; u < a.grid_cols; ++u) {  // one tile of this parity row at a time
-        const int64_t begin = col_start[u], count = col_start[u + 1] - begin;
+        const TileColumns<Acc>& cols = tiles[u];
+        T* tile_dst = dst + (cols.lo - xs.lo.data());
         const int64_t s = ys.tile[oy] * a.grid_cols + u;
         if (s >= a.k) {
-          for (int64_t o = 0; o < count; ++o) Element<T>::store(dst + begin + o, Acc(0));
+          for (int64_t o = 0; o < cols.count; ++o) Element<T>::store(tile_dst + o, Acc(0));
           continue;
         }
         const T* image = a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
                                  : inputs + g * a.in_stride_g + s * a.in_stride_s;
-        tile_row<T>(dst + begin, acc.data(), image + c * plane, a.width, ys.lo[oy], ys.hi[oy],
-                    xs.lo.data() + begin, xs.hi.data() + begin, count);
+        tile_row<T>(tile_dst, acc.data(), image + c * plane, a.width, ys.lo[oy], ys.hi[oy], cols);
       }
     }
   }
