@@ -16,9 +16,6 @@ from . import layout
 from ..codes import concat_grid
 from .kernel_backend import KernelBackend
 
-_DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float64: 3}
-
-
 def _aligned(element_size: int, *rows) -> bool:
     """True when every row (tensor, stride_g, stride_s) starts on a 16-byte boundary."""
     for t, *strides in rows:
@@ -44,11 +41,8 @@ def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Te
                        (ex, ex.stride(0), ex.stride(1)) if ex is not None else (None,))
     with torch.cuda.device(out.device):
         _C_cuda.combine(
-            _DTYPE_CODES[inputs.dtype], o.rows.data_ptr(), o.stride_g, o.stride_s,
-            o.index.data_ptr() if o.index is not None else 0, o.k,
-            ex.data_ptr() if ex is not None else 0, ex.stride(0) if ex is not None else 0,
-            ex.stride(1) if ex is not None else 0, o.num_sources - o.k,
-            o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
+            o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.k,
+            *o.extra_args, o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
             out.data_ptr(), o.groups, o.numel, aligned, _stream(out.device),
         )
 
@@ -61,8 +55,7 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
     rows, cols = concat_grid(o.k)
     with torch.cuda.device(out.device):
         _C_cuda.concat_downsample(
-            _DTYPE_CODES[images.dtype], o.rows.data_ptr(), o.stride_g, o.stride_s,
-            o.index.data_ptr() if o.index is not None else 0, o.k,
+            o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.k,
             o.channels, o.height, o.width, rows, cols, out.data_ptr(), o.groups, _stream(out.device),
         )
 

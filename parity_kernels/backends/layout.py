@@ -43,6 +43,14 @@ def check_index_range(index: torch.Tensor, batch: int) -> None:
         raise ValueError(f"groups: index {value} at flat position {position} is outside [0, {batch})")
 
 
+# Element type codes shared by the C++ and CUDA extensions (their DType enums).
+DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float64: 3}
+
+
+def _pointer(t: Optional[torch.Tensor]) -> int:
+    return t.data_ptr() if t is not None else 0
+
+
 class CombineOperands(NamedTuple):
     """Everything a combine launcher needs, in the kernels' terms."""
 
@@ -65,6 +73,21 @@ class CombineOperands(NamedTuple):
     def coeff_stride_g(self) -> int:
         return self.r * self.num_sources if self.coeffs.dim() == 3 else 0
 
+    @property
+    def dtype_code(self) -> int:
+        return DTYPE_CODES[self.rows.dtype]
+
+    @property
+    def index_ptr(self) -> int:
+        return _pointer(self.index)
+
+    @property
+    def extra_args(self) -> tuple:
+        """(pointer, stride_g, stride_s, count) of the extra sources; zeros when there are none."""
+        if self.extra is None:
+            return 0, 0, 0, 0
+        return self.extra.data_ptr(), self.extra.stride(0), self.extra.stride(1), self.num_sources - self.k
+
 
 def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
                      index: Optional[torch.Tensor], extra: Optional[torch.Tensor]) -> CombineOperands:
@@ -72,7 +95,8 @@ def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tens
     rows, stride_g, stride_s, idx = sources(inputs, index)
     return CombineOperands(
         groups=out.shape[0], r=out.shape[1], k=index.shape[1] if index is not None else inputs.shape[1],
-        numel=out.numel() // (out.shape[0] * out.shape[1]) if out.numel() else 0, rows=rows, stride_g=stride_g, stride_s=stride_s,
+        numel=out.numel() // (out.shape[0] * out.shape[1]) if out.numel() else 0,
+        rows=rows, stride_g=stride_g, stride_s=stride_s,
         index=idx, extra=dense_rows(extra, 2) if extra is not None else None, coeffs=coeffs.contiguous(),
     )
 
@@ -89,6 +113,14 @@ class ConcatOperands(NamedTuple):
     stride_g: int
     stride_s: int
     index: Optional[torch.Tensor]
+
+    @property
+    def dtype_code(self) -> int:
+        return DTYPE_CODES[self.rows.dtype]
+
+    @property
+    def index_ptr(self) -> int:
+        return _pointer(self.index)
 
 
 def concat_operands(out: torch.Tensor, images: torch.Tensor, index: Optional[torch.Tensor]) -> ConcatOperands:
