@@ -13,10 +13,10 @@ from .api import decode, encode
 from .codes import BerrutCode, Code, ConcatCode, LinearCode, SumCode
 
 __version__ = "0.1.0"
-__all__ = ["encode", "decode", "set_backend", "get_backend", "Code", "SumCode", "LinearCode", "BerrutCode", "ConcatCode", "ops", "reference"]
+__all__ = ["encode", "decode", "set_backend", "get_backend", "using_backend", "Code", "SumCode", "LinearCode", "BerrutCode", "ConcatCode", "ops", "reference"]
 
 from .backends import dispatch
-from .backends.dispatch import get_backend, set_backend
+from .backends.dispatch import get_backend, set_backend, using_backend
 
 HAS_CPU_EXTENSION = not isinstance(dispatch._load(".cpu"), ImportError)
 for _device_type in ("cpu", "cuda"):

@@ -21,14 +21,12 @@ def test_default_backend_and_cpu_path():
 
 def test_set_backend_validates_and_switches():
     previous = pk.get_backend()
-    try:
-        pk.set_backend("cuda")
+    with pk.using_backend("cuda"):
         assert pk.get_backend() == "cuda"
         with pytest.raises(ValueError, match="backend: expected one of"):
             pk.set_backend("opencl")
         assert pk.get_backend() == "cuda"
-    finally:
-        pk.set_backend(previous)
+    assert pk.get_backend() == previous
 
 
 def _run(code: str, **env):
@@ -46,18 +44,10 @@ def test_environment_variable_picks_the_backend():
 @pytest.mark.skipif(shutil.which("nvcc") is None and not os.environ.get("CUDA_HOME"), reason="no nvcc here")
 def test_cuda_extension_is_built_where_nvcc_exists():
     """CI compiles the CUDA kernels even though nothing can run them without a GPU."""
-    previous = pk.get_backend()
-    try:
-        pk.set_backend("cuda")
+    with pk.using_backend("cuda"):
         assert dispatch.backend_for("cuda").name == "cuda"
-    finally:
-        pk.set_backend(previous)
 
 
 def test_cuda_tensors_go_to_triton_by_default():
-    previous = pk.get_backend()
-    try:
-        pk.set_backend("triton")
+    with pk.using_backend("triton"):
         assert dispatch.backend_for("cuda").name == "triton"
-    finally:
-        pk.set_backend(previous)

@@ -24,10 +24,8 @@ CODES = [case for case in all_codes() if case[1] in (1, 2, 3, 4, 5, 8)]
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
-    previous = pk.get_backend()
-    pk.set_backend(request.param)
-    yield request.param
-    pk.set_backend(previous)
+    with pk.using_backend(request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("dtype", GPU_DTYPES, ids=lambda d: str(d).replace("torch.", ""))

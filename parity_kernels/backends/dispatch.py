@@ -10,9 +10,11 @@ not built, which raises.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import warnings
+from typing import Iterator
 
 from .eager import BACKEND as EAGER
 
@@ -32,6 +34,17 @@ def set_backend(name: str) -> None:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {name!r}")
     _state["backend"] = name
     _resolved.clear()
+
+
+@contextlib.contextmanager
+def using_backend(name: str) -> Iterator[None]:
+    """Within the block, ``set_backend(name)``; the previous choice comes back after."""
+    previous = _state["backend"]
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
 
 
 def get_backend() -> str:

@@ -78,12 +78,8 @@ def _random_erasures(code: pk.Code, groups: int, device: str, gen: torch.Generat
 def _with_backend(name: str, fn: Callable) -> Callable:
     """fn run with backend ``name`` chosen (the CUDA C++ kernels beside the default Triton)."""
     def run():
-        previous = pk.get_backend()
-        pk.set_backend(name)
-        try:
+        with pk.using_backend(name):
             return fn()
-        finally:
-            pk.set_backend(previous)
     return run
 
 
