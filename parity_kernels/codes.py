@@ -100,11 +100,6 @@ class Code:
             self._matrix_cache[key] = table
         return table
 
-    def _check_k(self, k: int) -> int:
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k: expected an int >= 1, got {k!r}")
-        return k
-
 
 def _as_bool_mask(available: Tensor, width: int) -> Tensor:
     if available.dtype != torch.bool or available.dim() != 2 or available.shape[1] != width:
@@ -204,7 +199,7 @@ class SumCode(LinearCode):
     """ParM's default: one parity p = x_1 + ... + x_k; rebuilds one missing output."""
 
     def __init__(self, k: int) -> None:
-        k = Code._check_k(self, k)
+        k = _check_int("k", k)
         super().__init__(torch.ones(1, k, dtype=torch.float64))
 
     def __repr__(self) -> str:
@@ -265,10 +260,8 @@ class BerrutCode(Code):
 
     def __init__(self, k: int, n: int) -> None:
         super().__init__()
-        self.k = self._check_k(k)
-        if not isinstance(n, int) or isinstance(n, bool) or n < 2:
-            raise ValueError(f"n: expected an int >= 2, got {n!r}")
-        self.num_coded = self.n = n
+        self.k = _check_int("k", k)
+        self.num_coded = self.n = _check_int("n", n, minimum=2)
         i = torch.arange(k, dtype=torch.float64)
         j = torch.arange(n, dtype=torch.float64)
         self.alpha = torch.cos((2 * i + 1) * math.pi / (2 * k))
@@ -336,11 +329,14 @@ def concat_grid(k: int) -> Tuple[int, int]:
     return -(-k // cols), cols
 
 
+def _check_int(name: str, value, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return value
+
+
 def _check_kr(k: int, r: int) -> Tuple[int, int]:
-    for name, v in (("k", k), ("r", r)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
-    return k, r
+    return _check_int("k", k), _check_int("r", r)
 
 
 def code_from_name(name: str, k: int, r: int) -> Code:
