@@ -26,6 +26,7 @@ Python per call (its wrappers; PyTorch issue 139500), measured here: see bench/R
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from .backends import dispatch, eager
 from .checks import SUPPORTED_DTYPES, check_out, combine_shapes, concat_shapes
@@ -71,6 +72,12 @@ def _combine_fake(inputs, coeffs, index=None, extra=None):
     return inputs.new_empty((groups, r) + item)
 
 
+def _scatter_to_batch(grad_rows: Tensor, index: Tensor, batch_shape) -> Tensor:
+    """Gradient of gathering ``batch[index]``: rows (G, k, *S) summed into a (B, *S) batch."""
+    batch_shape = tuple(batch_shape)
+    return grad_rows.new_zeros(batch_shape).index_add_(0, index.reshape(-1), grad_rows.reshape((-1,) + batch_shape[1:]))
+
+
 def _combine_setup_context(ctx, inputs, output):
     x, coeffs, index, extra = inputs
     ctx.save_for_backward(x, coeffs, index, extra)
@@ -87,10 +94,7 @@ def _combine_backward(ctx, grad):
         grad_sources = combine(grad, coeffs.transpose(-1, -2).contiguous())
         if need_x:
             grad_rows = grad_sources[:, :k]
-            if index is None:
-                grad_x = grad_rows
-            else:
-                grad_x = torch.zeros_like(x).index_add_(0, index.reshape(-1), grad_rows.reshape((-1,) + tuple(x.shape[1:])))
+            grad_x = grad_rows if index is None else _scatter_to_batch(grad_rows, index, x.shape)
         if need_extra:
             grad_extra = grad_sources[:, k:]
     if need_c:
@@ -128,10 +132,7 @@ def _concat_backward(ctx, grad):
     (index,) = ctx.saved_tensors
     k = index.shape[1] if index is not None else ctx.images_shape[1]
     grad_rows = eager.concat_downsample_backward(grad, k)  # (G, k, C, H, W)
-    if index is None:
-        return grad_rows, None
-    grad_images = grad.new_zeros(ctx.images_shape)
-    return grad_images.index_add_(0, index.reshape(-1), grad_rows.reshape((-1,) + ctx.images_shape[1:])), None
+    return (grad_rows if index is None else _scatter_to_batch(grad_rows, index, ctx.images_shape)), None
 
 
 torch.library.register_autograd("parity_kernels::concat_downsample", _concat_backward,
