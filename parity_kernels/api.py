@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from . import ops
-from .checks import SUPPORTED_DTYPES
+from .checks import SUPPORTED_DTYPES, check_out
 from .codes import BerrutCode, Code, ConcatCode
 
 __all__ = ["encode", "decode"]
@@ -52,7 +52,12 @@ def _check_groups(groups, k: int, device: torch.device) -> Tensor:
 
 
 def _needs_autograd(*tensors) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    if not torch.is_grad_enabled():
+        return False
+    for t in tensors:  # a loop, not any(generator): this runs on every call
+        if t is not None and t.requires_grad:
+            return True
+    return False
 
 
 def _check_out_autograd(*tensors) -> None:
@@ -94,7 +99,8 @@ def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None, out: Optio
                 f"{code.rows} x {code.cols} grid"
             )
         shape = (groups.shape[0] if groups is not None else x.shape[0], 1) + item
-        return _launch(ops.concat_downsample, ops.concat_downsample_out, (x, groups), (x,), shape, out)
+        return _launch(ops.concat_downsample, ops.concat_downsample_out, "concat_downsample_into",
+                       (x, groups), (x,), shape, out)
     weights = code.encode_matrix(x.device, _coeff_dtype(x.dtype))
     return _combine(x, weights, groups, None, out, item)
 
@@ -164,19 +170,25 @@ def decode(
 
 def _combine(inputs, coeffs, index, extra, out, item):
     groups = index.shape[0] if index is not None else inputs.shape[0]
-    return _launch(ops.combine, ops.combine_out, (inputs, coeffs, index, extra), (inputs, coeffs, extra),
+    return _launch(ops.combine, ops.combine_out, "combine_into", (inputs, coeffs, index, extra), (inputs, coeffs, extra),
                    (groups, coeffs.shape[-2]) + item, out)
 
 
-def _launch(op, op_out, args, differentiable, shape, out):
+def _launch(op, op_out, launcher, args, differentiable, shape, out):
     """One op call. With autograd in play: ``op``, which records the graph. Otherwise the
     out= op, into ``out`` or a fresh tensor of ``shape``: the same kernel without the
-    autograd wrapper's ~15 us of Python."""
+    autograd wrapper's ~15 us of Python; and for plain eager tensors the backend's
+    ``launcher`` directly (``ops.direct_backend``), every argument validated here."""
     if out is None:
         if _needs_autograd(*differentiable):
             return op(*args)
         out = args[0].new_empty(shape)
     else:
         _check_out_autograd(*differentiable)
-    op_out(*args, out)
+        check_out(out, shape, args[0])
+    backend = ops.direct_backend(args[0], args + (out,))
+    if backend is None:
+        op_out(*args, out)
+    else:
+        getattr(backend, launcher)(out, *args)
     return out

@@ -152,3 +152,30 @@ def _combine_out_fake(inputs, coeffs, index, extra, out):
 def _concat_out_fake(images, index, out):
     groups, _, chw = concat_shapes(images, index)
     check_out(out, (groups, 1) + chw, images)
+
+
+# ------------------------------------------------------------------ eager calls, direct
+
+
+_DIRECT_DEVICES = ("cpu", "cuda")
+
+
+def direct_backend(first: Tensor, tensors):
+    """The KernelBackend whose ``*_into`` launchers may run this call directly, or None.
+
+    Calling the launcher does exactly what the op would for plain CPU/CUDA tensors in
+    eager mode with nothing that intercepts ops: no torch.compile tracing, no dispatch or
+    torch-function mode (FakeTensorMode, FlopCounterMode, ...), no functorch transform, no
+    profiler (which should see the op), no tensor subclass. It skips the dispatcher's trip
+    into Python (~12 us of a ~25 us call on tiny tensors); every test here is a flag read.
+    ``tensors``: every argument of the call, None for an absent optional one.
+    """
+    if (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
+            or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()
+            or torch.autograd._profiler_enabled()):
+        return None
+    for t in tensors:
+        if t is not None and type(t) is not Tensor:
+            return None
+    device_type = first.device.type
+    return dispatch.backend_for(device_type) if device_type in _DIRECT_DEVICES else None

@@ -17,6 +17,8 @@ def dense_rows(t: torch.Tensor, lead: int) -> torch.Tensor:
     Kernels then address row (i, j, ...) at data_ptr + sum(index * stride of the lead
     dims), with unit stride inside the row. Decided from shapes and strides only.
     """
+    if t.is_contiguous():
+        return t
     expected = 1
     for size, stride in zip(reversed(t.shape[lead:]), reversed(t.stride()[lead:])):
         if size != 1 and stride != expected:
@@ -52,7 +54,7 @@ def _pointer(t: Optional[torch.Tensor]) -> int:
 
 
 class CombineOperands(NamedTuple):
-    """Everything a combine launcher needs, in the kernels' terms."""
+    """Everything a combine launcher needs, in the kernels' terms (all worked out once)."""
 
     groups: int
     r: int
@@ -64,40 +66,34 @@ class CombineOperands(NamedTuple):
     index: Optional[torch.Tensor]  # contiguous (G, k) int64, or None
     extra: Optional[torch.Tensor]  # (G, e, numel) with dense rows, or None
     coeffs: torch.Tensor  # contiguous (r, S) or (G, r, S)
-
-    @property
-    def num_sources(self) -> int:
-        return self.coeffs.shape[-1]
-
-    @property
-    def coeff_stride_g(self) -> int:
-        return self.r * self.num_sources if self.coeffs.dim() == 3 else 0
-
-    @property
-    def dtype_code(self) -> int:
-        return DTYPE_CODES[self.rows.dtype]
-
-    @property
-    def index_ptr(self) -> int:
-        return _pointer(self.index)
-
-    @property
-    def extra_args(self) -> tuple:
-        """(pointer, stride_g, stride_s, count) of the extra sources; zeros when there are none."""
-        if self.extra is None:
-            return 0, 0, 0, 0
-        return self.extra.data_ptr(), self.extra.stride(0), self.extra.stride(1), self.num_sources - self.k
+    num_sources: int  # S = k + e
+    coeff_stride_g: int  # r * S for per-group coefficients, 0 for shared ones
+    dtype_code: int  # DTYPE_CODES of the rows
+    index_ptr: int  # 0 without an index
+    extra_args: tuple  # (pointer, stride_g, stride_s, count) of the extra sources, zeros without
 
 
 def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
                      index: Optional[torch.Tensor], extra: Optional[torch.Tensor]) -> CombineOperands:
-    """combine's arguments laid out for a kernel writing ``out`` (G, r, *S)."""
+    """combine's arguments laid out for a kernel writing ``out`` (G, r, *S).
+
+    On the path of every eager call: plain positional code, no per-field properties.
+    """
     rows, stride_g, stride_s, idx = sources(inputs, index)
+    groups, r = out.shape[0], out.shape[1]
+    numel = out.numel() // (groups * r) if groups * r else 0
+    coeffs = coeffs.contiguous()
+    num_sources = coeffs.shape[-1]
+    k = idx.shape[1] if idx is not None else inputs.shape[1]
+    if extra is not None:
+        extra = dense_rows(extra, 2)
+        extra_args = (extra.data_ptr(), extra.stride(0), extra.stride(1), num_sources - k)
+    else:
+        extra_args = (0, 0, 0, 0)
     return CombineOperands(
-        groups=out.shape[0], r=out.shape[1], k=index.shape[1] if index is not None else inputs.shape[1],
-        numel=out.numel() // (out.shape[0] * out.shape[1]) if out.numel() else 0,
-        rows=rows, stride_g=stride_g, stride_s=stride_s,
-        index=idx, extra=dense_rows(extra, 2) if extra is not None else None, coeffs=coeffs.contiguous(),
+        groups, r, k, numel, rows, stride_g, stride_s, idx, extra, coeffs, num_sources,
+        r * num_sources if coeffs.dim() == 3 else 0, DTYPE_CODES[rows.dtype],
+        idx.data_ptr() if idx is not None else 0, extra_args,
     )
 
 

@@ -1,0 +1,99 @@
+"""Plain eager encode/decode call the backend directly; anything that intercepts ops
+(dispatch modes, fake tensors, the profiler, torch.compile) still sees the op."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import parity_kernels as pk
+from parity_kernels import ops, reference
+
+
+class _OpLog(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def _case():
+    torch.manual_seed(3)
+    code = pk.LinearCode.cauchy(3, 2)
+    x = torch.randn(5, 3, 7)
+    outputs = x.clone()  # the model is the identity: decode must give back x
+    available = torch.ones(5, 5, dtype=torch.bool)
+    available[:, 1] = False
+    outputs[:, 1] = float("nan")
+    return code, x, outputs, available
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("the op was called; a plain eager call should have gone to the backend")
+
+
+@pytest.mark.parametrize("with_out", [False, True])
+def test_plain_eager_calls_skip_the_op(monkeypatch, with_out):
+    code, x, outputs, available = _case()
+    want = reference.encode(x, code)
+    monkeypatch.setattr(ops, "combine_out", _refuse)
+    out = torch.full((5, 2, 7), float("nan")) if with_out else None
+    got = pk.encode(x, code, out=out)
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
+    assert out is None or got is out
+    coded = want.float()
+    y, ok = pk.decode(outputs, coded, available, code)
+    assert bool(ok.all()) and not bool(y.isnan().any())
+    torch.testing.assert_close(y[:, 1], x[:, 1], rtol=1e-4, atol=1e-4)
+
+
+def test_concat_code_plain_eager_skips_the_op(monkeypatch):
+    code = pk.ConcatCode(4)
+    images = torch.randn(2, 4, 3, 8, 8)
+    monkeypatch.setattr(ops, "concat_downsample_out", _refuse)
+    torch.testing.assert_close(pk.encode(images, code).double(), reference.encode(images, code), rtol=1e-5, atol=1e-5)
+
+
+def test_dispatch_mode_sees_the_op():
+    code, x, outputs, available = _case()
+    with _OpLog() as log:
+        parity = pk.encode(x, code)
+        pk.decode(outputs, parity, available, code)
+    assert log.names.count("parity_kernels.combine_out.default") == 2, log.names
+    torch.testing.assert_close(parity.double(), reference.encode(x, code), rtol=1e-5, atol=1e-5)
+
+
+def test_fake_tensors_get_shapes_without_running_a_kernel():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    code = pk.SumCode(4)
+    with FakeTensorMode(allow_non_fake_inputs=True):  # the code's cached matrices are real
+        x = torch.empty(6, 4, 3, 5)
+        parity = pk.encode(x, code)
+        y, ok = pk.decode(x, parity, torch.ones(6, 5, dtype=torch.bool), code)
+    assert parity.shape == (6, 1, 3, 5) and y.shape == (6, 4, 3, 5) and ok.shape == (6,)
+
+
+def test_profiler_sees_the_op():
+    code, x, _, _ = _case()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        pk.encode(x, code)
+    assert any(e.name == "parity_kernels::combine_out" for e in prof.events())
+
+
+def test_subclass_tensors_take_the_op(monkeypatch):
+    class Tagged(torch.Tensor):
+        pass
+
+    code, x, _, _ = _case()
+    calls = []
+    real = ops.combine_out
+    monkeypatch.setattr(ops, "combine_out", lambda *a: calls.append(1) or real(*a))
+    got = pk.encode(x.as_subclass(Tagged), code)
+    assert calls == [1]
+    torch.testing.assert_close(got.double().as_subclass(torch.Tensor), reference.encode(x, code),
+                               rtol=1e-5, atol=1e-5)
