@@ -1,6 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv when
-# missing (CPU torch 2.13.0 from local disk, triton, the package editable with its test
-# extras) and then runs.
+# missing (CPU torch 2.13.0 from local disk, triton, the package editable with its test,
+# bench, ParM and serving extras) and then runs.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml setup.py $(wildcard csrc/*/*.cpp csrc/*/*.h csrc/*/*.cu csrc/*/*.cuh)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0 triton numpy pybind11 setuptools wheel
-	$(PY) -m pip install -q --no-build-isolation -e '.[test,bench,parm]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,bench,parm,serving]'
 	touch $(STAMP)
 
 # The main suite (C++ CPU kernels), then the Triton kernels in Triton's interpreter,

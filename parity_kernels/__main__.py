@@ -1,4 +1,4 @@
-"""Command line: ``python -m parity_kernels demo|walkthrough|bench`` (also the ``parity-kernels`` script)."""
+"""Command line: ``python -m parity_kernels demo|walkthrough|bench|serve-sim`` (also the ``parity-kernels`` script)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,18 @@ def main(argv=None) -> int:
     bench.add_argument("--json", default=None, metavar="PATH", help="write every figure and the machine")
     bench.add_argument("--plot", default=None, metavar="PATH", help="write a PNG of GB/s against bytes")
     bench.add_argument("--no-overhead", action="store_true", help="skip the ResNet-50 comparison")
+    sim = sub.add_parser("serve-sim", help="tail latency of ParM vs equal resources and hedging, faults injected")
+    sim.add_argument("--backend", default="local", choices=("local", "ray"), help="local threads or Ray Serve")
+    sim.add_argument("--quick", action="store_true", help="a short run (under 2 minutes on a CPU)")
+    sim.add_argument("--queries", type=int, default=None, help="queries per setup")
+    sim.add_argument("--rate", type=float, default=None, help="queries per second (Poisson arrivals)")
+    sim.add_argument("--json", default=None, metavar="PATH", help="write every figure and the configuration")
+    sim.add_argument("--plot", default=None, metavar="PATH", help="write a PNG of the latency CDF per setup")
     args = parser.parse_args(argv)
+    if args.command == "serve-sim":
+        from .serving import experiment
+
+        experiment.run(experiment.main_args(args.backend, args.quick, args.queries, args.rate), args.json, args.plot)
     if args.command == "bench":
         import torch
 
