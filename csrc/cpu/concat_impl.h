@@ -41,23 +41,35 @@ struct TileColumns {
   bool pairs;
 };
 
-// dst[o] = mean of channel rows [y0, y1) x the tile's column windows, summed row by row
-// (contiguous reads) into acc.
+// dst[o] = mean of channel rows [y0, y1) x the tile's column windows. Even pairs: summed
+// row by row into acc. Other windows (tile widths that do not divide the image, e.g. k = 8
+// or 9 on 224 pixels: windows of 3 or 4 columns, some overlapping): first the column sums
+// of the rows over the columns the windows span, in ``colsum`` (contiguous adds that
+// vectorise, and every input element read once), then each window summed from those.
 template <typename T>
-inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc, const T* __restrict channel,
-                     int64_t width, int64_t y0, int64_t y1, const TileColumns<typename Element<T>::Acc>& cols) {
+inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc,
+                     typename Element<T>::Acc* __restrict colsum, const T* __restrict channel, int64_t width,
+                     int64_t y0, int64_t y1, const TileColumns<typename Element<T>::Acc>& cols) {
   using Acc = typename Element<T>::Acc;
   const int64_t count = cols.count;
-  std::fill(acc, acc + count, Acc(0));
-  for (int64_t y = y0; y < y1; ++y) {
-    const T* __restrict row = channel + y * width;
-    if (cols.pairs) {
-      const T* __restrict base = row + cols.lo[0];
+  if (cols.pairs) {
+    std::fill(acc, acc + count, Acc(0));
+    for (int64_t y = y0; y < y1; ++y) {
+      const T* __restrict base = channel + y * width + cols.lo[0];
       for (int64_t o = 0; o < count; ++o)
         acc[o] += Element<T>::load(base + 2 * o) + Element<T>::load(base + 2 * o + 1);
-    } else {
-      for (int64_t o = 0; o < count; ++o)
-        for (int64_t x = cols.lo[o]; x < cols.hi[o]; ++x) acc[o] += Element<T>::load(row + x);
+    }
+  } else {
+    const int64_t x0 = cols.lo[0], span = cols.hi[count - 1] - x0;
+    std::fill(colsum, colsum + span, Acc(0));
+    for (int64_t y = y0; y < y1; ++y) {
+      const T* __restrict row = channel + y * width + x0;
+      for (int64_t x = 0; x < span; ++x) colsum[x] += Element<T>::load(row + x);
+    }
+    for (int64_t o = 0; o < count; ++o) {
+      Acc sum = 0;
+      for (int64_t x = cols.lo[o] - x0; x < cols.hi[o] - x0; ++x) sum += colsum[x];
+      acc[o] = sum;
     }
   }
   const Acc inv_height = Acc(1) / static_cast<Acc>(y1 - y0);
@@ -89,7 +101,7 @@ void concat_typed(const ConcatArgs& a) {
   const int threads = bytes >= (int64_t(1) << 20) ? a.threads : 1;
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<Acc> acc(a.width);
+    std::vector<Acc> acc(a.width), colsum(a.width);
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < rows_total; ++item) {
       const int64_t oy = item % a.height;
@@ -106,7 +118,7 @@ void concat_typed(const ConcatArgs& a) {
         }
         const T* image = a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
                                  : inputs + g * a.in_stride_g + s * a.in_stride_s;
-        tile_row<T>(tile_dst, acc.data(), image + c * plane, a.width, ys.lo[oy], ys.hi[oy], cols);
+        tile_row<T>(tile_dst, acc.data(), colsum.data(), image + c * plane, a.width, ys.lo[oy], ys.hi[oy], cols);
       }
     }
   }
