@@ -342,3 +342,74 @@ def test_bad_arguments_are_refused():
         FaultPlan(slow_probability=1.5)
     with pytest.raises(ValueError, match="end before start"):
         FaultPlan(outages=((2.0, 1.0),))
+
+
+def test_local_instance_serves_again_on_a_new_event_loop():
+    inst = LocalInstance(MODEL, "again", service=ServiceTime(0.001, 0.0, 0.0))
+
+    async def one():
+        return await inst.submit(torch.ones(D_IN))
+
+    first, second = asyncio.run(one()), asyncio.run(one())  # two loops, one instance
+    torch.testing.assert_close(first, truth(torch.ones(D_IN)))
+    torch.testing.assert_close(second, first)
+    asyncio.run(inst.close())
+
+
+def test_local_instance_batches_queued_queries():
+    async def main():
+        inst = LocalInstance(MODEL, "batcher", service=ServiceTime(0.01, 0.0, 0.0), max_batch=4)
+        outs = await asyncio.gather(*[inst.submit(torch.full((D_IN,), float(i))) for i in range(8)])
+        batches = inst.batches
+        await inst.close()
+        return outs, batches
+
+    outs, batches = run(main())
+    assert batches == 2  # 8 queued queries, 4 to a batch
+    for i, out in enumerate(outs):
+        torch.testing.assert_close(out, truth(torch.full((D_IN,), float(i))))
+
+
+def test_latency_tracker_percentiles():
+    from parity_kernels.serving import LatencyTracker
+
+    tracker = LatencyTracker(window=100, default_s=0.5, min_samples=10)
+    assert tracker.percentile(99) == 0.5  # too few samples: the default
+    for v in range(1, 201):  # the window keeps 101..200
+        tracker.record(v / 1000)
+    assert len(tracker) == 100
+    assert tracker.percentile(50) == 0.150 and tracker.percentile(99) == 0.199 and tracker.percentile(100) == 0.2
+
+
+def test_fault_plans_replay_and_differ_by_instance():
+    import random
+
+    from parity_kernels.serving import FaultScenario
+
+    scenario = FaultScenario(slow_probability=0.5, loaded=(0,), load_windows=((1.0, 2.0),), load_factor=3.0,
+                             failed=(1,), outages=((3.0, 4.0),))
+    a, b = scenario.plan(0), scenario.plan(0)
+    draws = lambda plan: [plan.batch_delay(random.Random(plan.seed), t, 0.01) for t in (0.5, 1.5)]  # noqa: E731
+    assert draws(a) == draws(b) and a.seed != scenario.plan(1).seed != scenario.plan(0, "parity").seed
+    assert a.load_windows and not scenario.plan(1).load_windows and not scenario.plan(0, "parity").load_windows
+    assert scenario.plan(1).down_until(3.5) == 4.0 and scenario.plan(1).down_until(4.0) is None
+    quiet = FaultPlan(load_windows=((1.0, 2.0),), load_factor=3.0)
+    assert quiet.batch_delay(random.Random(0), 1.5, 0.01) == pytest.approx(0.03)
+    assert quiet.batch_delay(random.Random(0), 2.5, 0.01) == pytest.approx(0.01)
+
+
+def test_close_fails_unanswered_queries_instead_of_hanging():
+    async def main():
+        dep, _ = LocalBackend().make(1)
+        fe = UncodedFrontend(dep, timeouts=LocalBackend.timeouts)
+        await dep[0].set_faults(DOWN, time.time())
+        waiting = asyncio.get_running_loop().create_task(fe.infer(torch.randn(D_IN)))
+        await asyncio.sleep(0.05)
+        await fe.close()
+        with pytest.raises(RuntimeError, match="closed before this query was answered"):
+            await waiting
+        with pytest.raises(RuntimeError, match="closed"):
+            await fe.infer(torch.randn(D_IN))
+        await dep[0].close()
+
+    run(main())

@@ -91,6 +91,7 @@ class Frontend:
         self._suspects: Set[Instance] = set()
         self._tasks: Set[asyncio.Task] = set()
         self._probe_input: Optional[Tensor] = None
+        self._live: Set[_Query] = set()  # queries whose callers are waiting
         self._closed = False
 
     # ----------------------------------------------------------------- public
@@ -102,9 +103,16 @@ class Frontend:
         loop = asyncio.get_running_loop()
         query = _Query(x, loop.create_future(), time.monotonic())
         self._probe_input = x
+        self._live.add(query)
         self.metrics.inc("queries")
         self._admit(query)
-        return await query.future
+        try:
+            return await query.future
+        except asyncio.CancelledError:  # the caller gave up: so do we
+            self._cancel(query.requests)
+            raise
+        finally:
+            self._live.discard(query)
 
     async def warm_up(self, x: Tensor, per_instance: int = 3) -> None:
         """Send ``x`` to every instance ``per_instance`` times and wait for the answers:
@@ -128,8 +136,13 @@ class Frontend:
         return []
 
     async def close(self) -> None:
-        """Cancel every timer, probe and request in flight (the instances stay up)."""
+        """Cancel every probe and request in flight (the instances stay up); queries not
+        answered yet fail with RuntimeError."""
         self._closed = True
+        for query in list(self._live):
+            if not query.answered:
+                query.future.set_exception(RuntimeError("frontend: closed before this query was answered"))
+            self._cancel(query.requests)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -41,7 +41,8 @@ class LocalInstance(Instance):
     model: (B, *S) -> (B, *O). Queries queue up; the loop takes up to ``max_batch`` of them,
     waiting at most ``batch_wait_s`` after the first for more, runs them as one batch, and
     holds the instance for the batch's service time and faults (``ModelRunner``). A query
-    lost to an outage is never answered. Must be used from one running asyncio loop.
+    lost to an outage is never answered. Submit from a running asyncio loop; the batch
+    loop runs on the loop of the latest submit.
     """
 
     def __init__(self, model: Callable[[Tensor], Tensor], name: str = "local", *,
@@ -55,14 +56,16 @@ class LocalInstance(Instance):
         self.batch_wait_s = batch_wait_s
         self.batches = 0  # batches run (observability and tests)
         self._queue: Optional[asyncio.Queue] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._worker: Optional[asyncio.Task] = None
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"pk-{name}")
 
     def submit(self, x: Tensor) -> Pending:
-        if self._worker is None:
-            self._queue = asyncio.Queue()
-            self._worker = asyncio.get_running_loop().create_task(self._serve())
-        entry = _Entry(x, self.runner.now(), asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first use, or a new loop (asyncio.run again): serve there
+            self._loop, self._queue = loop, asyncio.Queue()
+            self._worker = loop.create_task(self._serve())
+        entry = _Entry(x, self.runner.now(), loop.create_future())
         self._queue.put_nowait(entry)
         return _LocalPending(entry)
 
@@ -73,13 +76,13 @@ class LocalInstance(Instance):
         return self.runner.served
 
     async def close(self) -> None:
-        if self._worker is not None:
+        if self._worker is not None and self._loop is asyncio.get_running_loop():
             self._worker.cancel()
             try:
                 await self._worker
             except asyncio.CancelledError:
                 pass
-            self._worker = None
+        self._worker = self._loop = None  # (a worker on an older, finished loop is gone with it)
         self._thread.shutdown(wait=False, cancel_futures=True)
 
     async def _next_batch(self) -> List[_Entry]:
