@@ -9,6 +9,7 @@ indexing kernels, checking would need a device sync).
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Tuple
 
 import torch
@@ -141,11 +142,10 @@ def decode(
         raise ValueError(f"available: expected shape ({num_groups}, {code.num_sources}), got {tuple(available.shape)}")
     if available.device != coded_outputs.device:
         raise ValueError(f"available: expected device {coded_outputs.device}, got {available.device}")
-    coeffs, ok = code.decode_coefficients(available, _coeff_dtype(coded_outputs.dtype))
     if isinstance(code, BerrutCode):
         if outputs is not None or groups is not None:
             raise ValueError("outputs: BerrutCode is not systematic; pass outputs=None and no groups")
-        return _combine(coded_outputs, coeffs, None, None, out, item), ok
+        return _decode(code, coded_outputs, None, None, available, out, item)
     if outputs is None:
         raise ValueError(f"outputs: expected the data outputs (G, {code.k}, *O) for {code!r}, got None")
     _check_tensor("outputs", outputs, 1 if groups is not None else 2)
@@ -165,7 +165,40 @@ def decode(
                 f"outputs/groups: expected a batch (B, {', '.join(map(str, item))}) and groups ({num_groups}, {code.k}), "
                 f"got {tuple(outputs.shape)} and {tuple(groups.shape)}"
             )
-    return _combine(outputs, coeffs, groups, coded_outputs, out, item), ok
+    return _decode(code, outputs, groups, coded_outputs, available, out, item)
+
+
+def _decode(code, inputs, index, extra, available, out, item):
+    """decode's combine: in one launch where the backend looks coefficients up by pattern,
+    else coefficients first (``decode_coefficients``), then ``combine``."""
+    fused = _decode_by_pattern(code, inputs, index, extra, available, out, item)
+    if fused is not None:
+        return fused
+    coeffs, ok = code.decode_coefficients(available, _coeff_dtype(inputs.dtype))
+    return _combine(inputs, coeffs, index, extra, out, item), ok
+
+
+def _decode_by_pattern(code, inputs, index, extra, available, out, item):
+    """(y, ok) from one kernel that reads ``available`` and the code's pattern table itself,
+    or None where this call cannot: autograd, a traced or intercepted call
+    (``ops.direct_backend``), a backend without it, no table, empty rows."""
+    if _needs_autograd(inputs, extra):
+        return None
+    groups = available.shape[0]
+    shape = (groups, code.k) + item
+    backend = ops.direct_backend(inputs, (inputs, index, extra, available, out))
+    if backend is None or backend.combine_patterns_into is None or groups * code.k * math.prod(item) == 0:
+        return None
+    table = code.decode_table(available.device, _coeff_dtype(inputs.dtype))
+    if table is None:
+        return None
+    if out is None:
+        out = inputs.new_empty(shape)
+    else:
+        check_out(out, shape, inputs)
+    ok = torch.empty(groups, dtype=torch.bool, device=available.device)
+    backend.combine_patterns_into(out, ok, inputs, table[0], table[1], available, index, extra)
+    return out, ok
 
 
 def _combine(inputs, coeffs, index, extra, out, item):

@@ -17,7 +17,7 @@ branch on data, so it traces under ``torch.compile`` and CUDA-graph capture.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -78,6 +78,17 @@ class Code:
         coeffs, ok, powers = self._pattern_table(available.device, dtype)
         pattern = (available * powers).sum(1)
         return coeffs.index_select(0, pattern), ok.index_select(0, pattern)
+
+    def decode_table(self, device: torch.device, dtype: torch.dtype) -> Optional[Tuple[Tensor, Tensor]]:
+        """(coefficients (2**S, k, S) in ``dtype``, ok (2**S,) bool) of every erasure
+        pattern, pattern p having source s available when bit s of p is set; None where
+        decode_coefficients would solve per call (more than TABLE_SOURCES sources, a
+        torch.compile trace, CUDA-graph capture before the table exists)."""
+        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
+                or self._capturing_without_table(device, dtype)):
+            return None
+        coeffs, ok, _ = self._pattern_table(device, dtype)
+        return coeffs, ok
 
     def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         """decode_coefficients computed directly, with batched device ops (no table)."""
@@ -167,6 +178,17 @@ class LinearCode(Code):
         assert bool((diff.abs() > 1e-9).all()), "cauchy nodes coincide"
         return cls(1.0 / diff, name="cauchy")
 
+    def decode_table(self, device: torch.device, dtype: torch.dtype) -> Optional[Tuple[Tensor, Tensor]]:
+        """(coefficients (2**S, k, S) in ``dtype``, ok (2**S,) bool) of every erasure
+        pattern, pattern p having source s available when bit s of p is set; None where
+        decode_coefficients would solve per call (more than TABLE_SOURCES sources, a
+        torch.compile trace, CUDA-graph capture before the table exists)."""
+        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
+                or self._capturing_without_table(device, dtype)):
+            return None
+        coeffs, ok, _ = self._pattern_table(device, dtype)
+        return coeffs, ok
+
     def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         k, r = self.k, self.r
         available = _as_bool_mask(available, k + r)
@@ -204,6 +226,17 @@ class SumCode(LinearCode):
 
     def __repr__(self) -> str:
         return f"SumCode(k={self.k})"
+
+    def decode_table(self, device: torch.device, dtype: torch.dtype) -> Optional[Tuple[Tensor, Tensor]]:
+        """(coefficients (2**S, k, S) in ``dtype``, ok (2**S,) bool) of every erasure
+        pattern, pattern p having source s available when bit s of p is set; None where
+        decode_coefficients would solve per call (more than TABLE_SOURCES sources, a
+        torch.compile trace, CUDA-graph capture before the table exists)."""
+        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
+                or self._capturing_without_table(device, dtype)):
+            return None
+        coeffs, ok, _ = self._pattern_table(device, dtype)
+        return coeffs, ok
 
     def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         """Closed form: y_j = z - sum_{i != j} y_i for the one missing j."""
@@ -273,6 +306,17 @@ class BerrutCode(Code):
     def _matrix64(self) -> Tensor:
         full = torch.ones(1, self.k, dtype=torch.bool)
         return berrut_weights(self.beta, self.alpha, full)[0]
+
+    def decode_table(self, device: torch.device, dtype: torch.dtype) -> Optional[Tuple[Tensor, Tensor]]:
+        """(coefficients (2**S, k, S) in ``dtype``, ok (2**S,) bool) of every erasure
+        pattern, pattern p having source s available when bit s of p is set; None where
+        decode_coefficients would solve per call (more than TABLE_SOURCES sources, a
+        torch.compile trace, CUDA-graph capture before the table exists)."""
+        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
+                or self._capturing_without_table(device, dtype)):
+            return None
+        coeffs, ok, _ = self._pattern_table(device, dtype)
+        return coeffs, ok
 
     def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         available = _as_bool_mask(available, self.n)

@@ -97,3 +97,34 @@ def test_subclass_tensors_take_the_op(monkeypatch):
     assert calls == [1]
     torch.testing.assert_close(got.double().as_subclass(torch.Tensor), reference.encode(x, code),
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("code", [pk.SumCode(3), pk.LinearCode.cauchy(4, 2), pk.BerrutCode(3, 5)], ids=repr)
+@pytest.mark.parametrize("gathered", [False, True])
+def test_decode_by_pattern_matches_the_op_path(code, gathered):
+    """Plain eager decode looks coefficients up inside the kernel; the op path (what
+    torch.compile and dispatch modes see) computes them first. Same y, same ok."""
+    if gathered and not code.systematic:
+        pytest.skip("BerrutCode decodes stacked coded outputs only")
+    torch.manual_seed(11)
+    groups, item = 9, (5, 3)
+    available = torch.rand(groups, code.num_sources) < 0.6
+    available[0] = True  # nothing missing
+    available[1] = False  # nothing at all: unrecoverable
+    coded = torch.randn(groups, code.num_coded, *item)
+    coded.masked_fill_(~available[:, code.num_sources - code.num_coded:, None, None], float("nan"))
+    outputs, index = None, None
+    if code.systematic:
+        outputs = torch.randn(groups, code.k, *item)
+        outputs.masked_fill_(~available[:, :code.k, None, None], float("nan"))
+        if gathered:
+            index = torch.randperm(groups * code.k).view(groups, code.k)
+            batch = torch.empty(groups * code.k, *item)
+            batch[index.flatten()] = outputs.flatten(0, 1)
+            outputs = batch
+    y, ok = pk.decode(outputs, coded, available, code, groups=index)
+    with _OpLog() as log:
+        y_op, ok_op = pk.decode(outputs, coded, available, code, groups=index)
+    assert "parity_kernels.combine_out.default" in log.names
+    assert torch.equal(ok, ok_op) and not bool(ok.all())  # some patterns are unrecoverable
+    torch.testing.assert_close(y, y_op, rtol=1e-6, atol=1e-6, equal_nan=False)

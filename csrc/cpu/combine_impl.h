@@ -168,8 +168,16 @@ void combine_typed(const CombineArgs& a) {
       const int64_t g = item / chunks;
       const int64_t begin = (item % chunks) * kChunk;
       const int64_t len = std::min(kChunk, a.numel - begin);
+      const Acc* group_coeffs = coeffs + g * a.coeff_stride_g;
+      if (a.mask) {  // decode by pattern: this group's entry of the table
+        const uint8_t* available = a.mask + g * num_sources;
+        int64_t pattern = 0;
+        for (int64_t s = 0; s < num_sources; ++s) pattern |= static_cast<int64_t>(available[s] != 0) << s;
+        group_coeffs = coeffs + pattern * a.r * num_sources;
+        if (begin == 0) a.ok_out[g] = a.ok_table[pattern];
+      }
       for (int64_t j = 0; j < a.r; ++j) {
-        const Acc* row = coeffs + g * a.coeff_stride_g + j * num_sources;
+        const Acc* row = group_coeffs + j * num_sources;
         // The sources with a non-zero coefficient, summed up to four per pass.
         const T* active[kMaxSources];
         Acc weight[kMaxSources];

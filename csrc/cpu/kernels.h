@@ -14,6 +14,9 @@ enum class DType : int { Float32 = 0, Float16 = 1, BFloat16 = 2, Float64 = 3 };
 // Each row holds `numel` contiguous elements. coeffs (r, k + k_extra) per group, at
 // coeffs + g*coeff_stride_g (0 = shared), in float (double for Float64). A zero
 // coefficient never reads its source. out is (groups, r, numel) contiguous.
+// Decode by pattern (mask set): coeffs is a table (2^S, r, S), S = k + k_extra; group g
+// uses entry p = sum_s (mask[g*S + s] != 0) << s, the pattern of its available sources,
+// and writes ok_out[g] = ok_table[p] (coeff_stride_g is then unused).
 struct CombineArgs {
   DType dtype;
   const void* inputs;
@@ -30,6 +33,9 @@ struct CombineArgs {
   void* out;
   int64_t groups, numel;
   int threads;
+  const uint8_t* mask;      // (groups, S) availability, or null
+  const uint8_t* ok_table;  // (2^S,) with mask
+  uint8_t* ok_out;          // (groups,) with mask
 };
 void combine(const CombineArgs& a);
 // The same kernel built for two instruction sets; combine() picks one at run time.

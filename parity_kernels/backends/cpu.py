@@ -24,7 +24,22 @@ def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Te
     _C.combine(
         o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.rows.shape[0], o.k,
         *o.extra_args, o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
+        out.data_ptr(), o.groups, o.numel, torch.get_num_threads(), 0, 0, 0,
+    )
+
+
+def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
+                          available: Tensor, index: Optional[Tensor] = None, extra: Optional[Tensor] = None) -> None:
+    """Decode in one call: each group's coefficients are the entry of ``table`` (2**S, r, S)
+    for its row of ``available`` (G, S) bool; ``ok`` (G,) bool gets ``ok_table``'s entry.
+    Arguments validated by the caller; ``out`` has at least one element per row."""
+    o = layout.combine_operands(out, inputs, table, index, extra)
+    mask = available.contiguous()
+    _C.combine(
+        o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.rows.shape[0], o.k,
+        *o.extra_args, o.coeffs.data_ptr(), 0, o.r,
         out.data_ptr(), o.groups, o.numel, torch.get_num_threads(),
+        mask.data_ptr(), ok_table.data_ptr(), ok.data_ptr(),
     )
 
 
@@ -40,4 +55,4 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
     )
 
 
-BACKEND = KernelBackend("cpu", combine_into, concat_downsample_into)
+BACKEND = KernelBackend("cpu", combine_into, concat_downsample_into, combine_patterns_into)

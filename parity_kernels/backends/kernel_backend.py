@@ -15,13 +15,18 @@ class KernelBackend:
 
     ``combine_into(out, inputs, coeffs, index, extra)`` and
     ``concat_downsample_into(out, images, index)`` write into a contiguous ``out`` whose
-    arguments were validated here.
+    arguments were validated here. ``combine_patterns_into(out, ok, inputs, table,
+    ok_table, available, index, extra)``, where a backend has it, is decode in one launch:
+    each group's coefficients looked up in a table by its availability pattern (the
+    eager API calls it directly; it is not an op).
     """
 
-    def __init__(self, name: str, combine_into: Callable, concat_downsample_into: Callable) -> None:
+    def __init__(self, name: str, combine_into: Callable, concat_downsample_into: Callable,
+                 combine_patterns_into: Optional[Callable] = None) -> None:
         self.name = name
         self.combine_into = combine_into
         self.concat_downsample_into = concat_downsample_into
+        self.combine_patterns_into = combine_patterns_into
 
     def combine(self, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
                 extra: Optional[Tensor] = None) -> Tensor:

@@ -9,6 +9,7 @@ from torch import Tensor
 from ..backends import layout
 from ..backends.kernel_backend import KernelBackend
 from .combine import combine_into as _combine_into
+from .combine import combine_patterns_into as _combine_patterns_into
 from .concat_downsample import concat_downsample_into as _concat_into
 
 
@@ -18,10 +19,17 @@ def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Te
     _combine_into(out, inputs, coeffs, index, extra)
 
 
+def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
+                          available: Tensor, index: Optional[Tensor] = None, extra: Optional[Tensor] = None) -> None:
+    if index is not None and inputs.device.type == "cpu":
+        layout.check_index_range(index, inputs.shape[0])
+    _combine_patterns_into(out, ok, inputs, table, ok_table, available, index, extra)
+
+
 def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor]) -> None:
     if index is not None and images.device.type == "cpu":
         layout.check_index_range(index, images.shape[0])
     _concat_into(out, images, index)
 
 
-BACKEND = KernelBackend("triton", combine_into, concat_downsample_into)
+BACKEND = KernelBackend("triton", combine_into, concat_downsample_into, combine_patterns_into)

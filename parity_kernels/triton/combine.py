@@ -27,20 +27,29 @@ def _combine_kernel(
     extra_ptr, ex_stride_g, ex_stride_s,
     coeff_ptr, coeff_stride_g,
     out_ptr, numel, r, size_class,
+    mask_ptr, ok_table_ptr, ok_ptr,
     K: tl.constexpr, NUM_SOURCES: tl.constexpr, R_PAD: tl.constexpr,
-    HAS_INDEX: tl.constexpr, BLOCK: tl.constexpr,
+    HAS_INDEX: tl.constexpr, BY_PATTERN: tl.constexpr, S_PAD: tl.constexpr, BLOCK: tl.constexpr,
 ):
     # size_class (numel's bit length) only keys the autotuning cache.
     pid = tl.program_id(0)
     blocks_per_group = tl.cdiv(numel, BLOCK)
     g = (pid // blocks_per_group).to(tl.int64)
-    offs = (pid % blocks_per_group).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    chunk = (pid % blocks_per_group).to(tl.int64)
+    offs = chunk * BLOCK + tl.arange(0, BLOCK)
     in_bounds = offs < numel
     rows = tl.arange(0, R_PAD)
     row_ok = rows < r
+    coeff_base = coeff_ptr + g * coeff_stride_g
+    if BY_PATTERN:  # decode: this group's entry of the pattern table, and its ok flag
+        srcs = tl.arange(0, S_PAD)
+        bits = tl.load(mask_ptr + g * NUM_SOURCES + srcs, mask=srcs < NUM_SOURCES, other=0)
+        pattern = tl.sum((bits != 0).to(tl.int64) << srcs.to(tl.int64), axis=0)
+        coeff_base = coeff_ptr + pattern * (r * NUM_SOURCES)
+        tl.store(ok_ptr + g, tl.load(ok_table_ptr + pattern), mask=chunk == 0)
     acc = tl.zeros((R_PAD, BLOCK), dtype=tl.float32)
     for s in tl.static_range(NUM_SOURCES):
-        c = tl.load(coeff_ptr + g * coeff_stride_g + rows * NUM_SOURCES + s, mask=row_ok, other=0.0)
+        c = tl.load(coeff_base + rows * NUM_SOURCES + s, mask=row_ok, other=0.0)
         c = c.to(tl.float32)
         # Read only if some coefficient is non-zero (limit 0 masks the whole load).
         limit = tl.where(tl.sum((c != 0).to(tl.int32), axis=0) > 0, numel, 0)
@@ -73,7 +82,7 @@ def _prune(configs, named_args, **kwargs):
 
 _combine_tuned = triton.autotune(
     configs=[triton.Config({"BLOCK": b}, num_warps=w) for b in (256, 512, 1024, 2048, 4096) for w in (4, 8)],
-    key=["size_class", "r", "NUM_SOURCES", "R_PAD", "HAS_INDEX"],
+    key=["size_class", "r", "NUM_SOURCES", "R_PAD", "HAS_INDEX", "BY_PATTERN"],
     prune_configs_by={"early_config_prune": _prune},
 )(_combine_kernel)
 
@@ -90,17 +99,33 @@ def combine_into(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
     """Launch the kernel; ``out`` (G, r, *S) contiguous, arguments validated by the caller."""
     if out.numel() == 0:
         return
-    o = layout.combine_operands(out, inputs, coeffs, index, extra)
+    _launch(out, layout.combine_operands(out, inputs, coeffs, index, extra), None)
+
+
+def combine_patterns_into(out: torch.Tensor, ok: torch.Tensor, inputs: torch.Tensor, table: torch.Tensor,
+                          ok_table: torch.Tensor, available: torch.Tensor, index: Optional[torch.Tensor] = None,
+                          extra: Optional[torch.Tensor] = None) -> None:
+    """Decode in one launch: group g's coefficients are ``table`` (2**S, r, S)'s entry for
+    its row of ``available`` (G, S) bool, and ``ok[g]`` is ``ok_table``'s. Arguments
+    validated by the caller; ``out`` has at least one element per row."""
+    o = layout.combine_operands(out, inputs, table, index, extra)
+    _launch(out, o, (available.contiguous().view(torch.uint8), ok_table.view(torch.uint8), ok.view(torch.uint8)))
+
+
+def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
     ex = o.extra
     r_pad = triton.next_power_of_2(o.r)
+    mask, ok_table, ok = patterns if patterns is not None else (o.rows, o.rows, o.rows)  # unused placeholders
     args = (
         o.rows, o.stride_g, o.stride_s,
         o.index if o.index is not None else o.rows,
         ex if ex is not None else o.rows, ex.stride(0) if ex is not None else 0, ex.stride(1) if ex is not None else 0,
-        o.coeffs, o.coeff_stride_g,
+        o.coeffs, 0 if patterns is not None else o.coeff_stride_g,
         out, o.numel, o.r, o.numel.bit_length(),
+        mask, ok_table, ok,
     )
-    consts = dict(K=o.k, NUM_SOURCES=o.num_sources, R_PAD=r_pad, HAS_INDEX=o.index is not None)
+    consts = dict(K=o.k, NUM_SOURCES=o.num_sources, R_PAD=r_pad, HAS_INDEX=o.index is not None,
+                  BY_PATTERN=patterns is not None, S_PAD=triton.next_power_of_2(o.num_sources))
     groups, numel = o.groups, o.numel
     if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
         block = fixed_block(numel, r_pad)
