@@ -71,8 +71,7 @@ class Code:
         before the table exists solve per call.
         """
         available = _as_bool_mask(available, self.num_sources)
-        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
-                or self._capturing_without_table(available.device, dtype)):
+        if not self._uses_table(available.device, dtype):
             coeffs, ok = self.solve_coefficients(available)  # traced/captured: no table built here
             return coeffs.to(dtype), ok
         coeffs, ok, powers = self._pattern_table(available.device, dtype)
@@ -84,8 +83,7 @@ class Code:
         pattern, pattern p having source s available when bit s of p is set; None where
         decode_coefficients would solve per call (more than TABLE_SOURCES sources, a
         torch.compile trace, CUDA-graph capture before the table exists)."""
-        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
-                or self._capturing_without_table(device, dtype)):
+        if not self._uses_table(device, dtype):
             return None
         coeffs, ok, _ = self._pattern_table(device, dtype)
         return coeffs, ok
@@ -94,10 +92,13 @@ class Code:
         """decode_coefficients computed directly, with batched device ops (no table)."""
         raise NotImplementedError
 
-    def _capturing_without_table(self, device: torch.device, dtype: torch.dtype) -> bool:
-        """True while a CUDA graph is being captured and this table does not exist yet."""
-        return (device.type == "cuda" and ("patterns", device, dtype) not in self._matrix_cache
-                and torch.cuda.is_current_stream_capturing())
+    def _uses_table(self, device: torch.device, dtype: torch.dtype) -> bool:
+        """Whether decode looks its patterns up in the table here: at most TABLE_SOURCES
+        sources, not traced by torch.compile, and not a CUDA-graph capture before the
+        table exists (building it would run a solve inside the graph)."""
+        capturing_without_table = (device.type == "cuda" and ("patterns", device, dtype) not in self._matrix_cache
+                                   and torch.cuda.is_current_stream_capturing())
+        return not (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling() or capturing_without_table)
 
     def _pattern_table(self, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor, Tensor]:
         """(coefficients, ok) of all 2**num_sources patterns, and the bit weights of a pattern."""
@@ -178,17 +179,6 @@ class LinearCode(Code):
         assert bool((diff.abs() > 1e-9).all()), "cauchy nodes coincide"
         return cls(1.0 / diff, name="cauchy")
 
-    def decode_table(self, device: torch.device, dtype: torch.dtype) -> Optional[Tuple[Tensor, Tensor]]:
-        """(coefficients (2**S, k, S) in ``dtype``, ok (2**S,) bool) of every erasure
-        pattern, pattern p having source s available when bit s of p is set; None where
-        decode_coefficients would solve per call (more than TABLE_SOURCES sources, a
-        torch.compile trace, CUDA-graph capture before the table exists)."""
-        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
-                or self._capturing_without_table(device, dtype)):
-            return None
-        coeffs, ok, _ = self._pattern_table(device, dtype)
-        return coeffs, ok
-
     def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         k, r = self.k, self.r
         available = _as_bool_mask(available, k + r)
@@ -226,17 +216,6 @@ class SumCode(LinearCode):
 
     def __repr__(self) -> str:
         return f"SumCode(k={self.k})"
-
-    def decode_table(self, device: torch.device, dtype: torch.dtype) -> Optional[Tuple[Tensor, Tensor]]:
-        """(coefficients (2**S, k, S) in ``dtype``, ok (2**S,) bool) of every erasure
-        pattern, pattern p having source s available when bit s of p is set; None where
-        decode_coefficients would solve per call (more than TABLE_SOURCES sources, a
-        torch.compile trace, CUDA-graph capture before the table exists)."""
-        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
-                or self._capturing_without_table(device, dtype)):
-            return None
-        coeffs, ok, _ = self._pattern_table(device, dtype)
-        return coeffs, ok
 
     def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         """Closed form: y_j = z - sum_{i != j} y_i for the one missing j."""
@@ -306,17 +285,6 @@ class BerrutCode(Code):
     def _matrix64(self) -> Tensor:
         full = torch.ones(1, self.k, dtype=torch.bool)
         return berrut_weights(self.beta, self.alpha, full)[0]
-
-    def decode_table(self, device: torch.device, dtype: torch.dtype) -> Optional[Tuple[Tensor, Tensor]]:
-        """(coefficients (2**S, k, S) in ``dtype``, ok (2**S,) bool) of every erasure
-        pattern, pattern p having source s available when bit s of p is set; None where
-        decode_coefficients would solve per call (more than TABLE_SOURCES sources, a
-        torch.compile trace, CUDA-graph capture before the table exists)."""
-        if (self.num_sources > TABLE_SOURCES or torch.compiler.is_compiling()
-                or self._capturing_without_table(device, dtype)):
-            return None
-        coeffs, ok, _ = self._pattern_table(device, dtype)
-        return coeffs, ok
 
     def solve_coefficients(self, available: Tensor) -> Tuple[Tensor, Tensor]:
         available = _as_bool_mask(available, self.n)

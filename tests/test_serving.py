@@ -126,18 +126,26 @@ def _check_all_true(xs, answers, rtol=1e-4):
         torch.testing.assert_close(answer.output, truth(x), rtol=rtol, atol=1e-4)
 
 
-def test_every_query_answered_exactly_once_under_a_failure(backend):
-    async def main():
-        dep, par = backend.make(DEPLOYED, 2, PARITY_K2)
-        fe = CodedFrontend(dep, [par], pk.SumCode(2), group_wait_s=0.02, timeouts=backend.timeouts)
-        await _prepare(fe, dep + par, [NO_FAULTS, DOWN])
-        xs = [torch.randn(D_IN) for _ in range(40)]
-        answers = await _stream(fe, xs)
-        counts = dict(fe.metrics.counts)
-        await _finish(fe, dep + par, backend)
-        return xs, answers, counts
+def _serve_stream(backend, frontend, deployed, parity_k=0, parity=0, plans=(), queries=40):
+    """Stream ``queries`` random queries through ``frontend(deployed, parity)`` with
+    ``plans`` injected (by position) after a warm-up: (xs, answers, counts, frontend, deployed)."""
 
-    xs, answers, counts = run(main())
+    async def main():
+        dep, par = backend.make(deployed, parity_k, parity)
+        fe = frontend(dep, par)
+        await _prepare(fe, dep + par, plans)
+        xs = [torch.randn(D_IN) for _ in range(queries)]
+        answers = await _stream(fe, xs)
+        await _finish(fe, dep + par, backend)
+        return xs, answers, dict(fe.metrics.counts), fe, dep
+
+    return run(main())
+
+
+def test_every_query_answered_exactly_once_under_a_failure(backend):
+    xs, answers, counts, _, _ = _serve_stream(
+        backend, lambda dep, par: CodedFrontend(dep, [par], pk.SumCode(2), group_wait_s=0.02, timeouts=backend.timeouts),
+        DEPLOYED, 2, PARITY_K2, [NO_FAULTS, DOWN])
     _check_all_true(xs, answers)
     assert counts["queries"] == counts["answers"] == 40
     assert counts.get("decodes_answered_first", 0) > 0  # queries on the down instance were decoded
@@ -145,19 +153,10 @@ def test_every_query_answered_exactly_once_under_a_failure(backend):
 
 
 def test_a_failed_instance_loses_no_query(backend):
-    async def main():
-        dep, _ = backend.make(3)
-        fe = UncodedFrontend(dep, timeouts=backend.timeouts)
-        await _prepare(fe, dep, [DOWN])
-        xs = [torch.randn(D_IN) for _ in range(30)]
-        answers = await _stream(fe, xs)
-        result = dict(fe.metrics.counts), dep[0] in fe.suspects
-        await _finish(fe, dep, backend)
-        return xs, answers, result
-
-    xs, answers, (counts, suspected) = run(main())
+    xs, answers, counts, fe, dep = _serve_stream(
+        backend, lambda dep, par: UncodedFrontend(dep, timeouts=backend.timeouts), 3, plans=[DOWN], queries=30)
     _check_all_true(xs, answers)
-    assert counts["answers"] == 30 and counts["retries"] > 0 and suspected
+    assert counts["answers"] == 30 and counts["retries"] > 0 and dep[0] in fe.suspects
     assert not any(a.reconstructed for a in answers)
 
 
@@ -216,34 +215,18 @@ def test_reconstructed_answers_equal_the_decode_of_what_arrived(backend):
 
 
 def test_hedged_requests_answer_once(backend):
-    async def main():
-        dep, _ = backend.make(3)
-        fe = HedgedFrontend(dep, hedge_percentile=90.0, timeouts=backend.timeouts)
-        await _prepare(fe, dep, [SLOW])
-        xs = [torch.randn(D_IN) for _ in range(30)]
-        answers = await _stream(fe, xs)
-        counts = dict(fe.metrics.counts)
-        await _finish(fe, dep, backend)
-        return xs, answers, counts
-
-    xs, answers, counts = run(main())
+    xs, answers, counts, _, _ = _serve_stream(
+        backend, lambda dep, par: HedgedFrontend(dep, hedge_percentile=90.0, timeouts=backend.timeouts), 3,
+        plans=[SLOW], queries=30)
     _check_all_true(xs, answers)
     assert counts["answers"] == 30 and counts["hedges"] > 0
 
 
 def test_extra_load_cap_limits_coded_queries(backend):
-    async def main():
-        dep, par = backend.make(DEPLOYED, 2, PARITY_K2)
-        fe = CodedFrontend(dep, [par], pk.SumCode(2), group_wait_s=0.02, max_extra_load=0.25,
-                           timeouts=backend.timeouts)
-        await _prepare(fe, dep + par, [])
-        xs = [torch.randn(D_IN) for _ in range(40)]
-        answers = await _stream(fe, xs)
-        counts = dict(fe.metrics.counts)
-        await _finish(fe, dep + par, backend)
-        return xs, answers, counts
-
-    xs, answers, counts = run(main())
+    xs, answers, counts, _, _ = _serve_stream(
+        backend, lambda dep, par: CodedFrontend(dep, [par], pk.SumCode(2), group_wait_s=0.02, max_extra_load=0.25,
+                                                timeouts=backend.timeouts),
+        DEPLOYED, 2, PARITY_K2)
     _check_all_true(xs, answers)
     assert 0 < counts["coded_queries"] <= 0.25 * 40 and counts["coded_skipped"] > 0
 
