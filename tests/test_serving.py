@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 
 import pytest
 import torch
@@ -296,10 +297,17 @@ def test_metrics_are_exposed_in_prometheus_format():
         fe = CodedFrontend(dep, [par], pk.SumCode(2), group_wait_s=0.01)
         await asyncio.gather(*[fe.infer(torch.randn(D_IN)) for _ in range(4)])
         text = fe.metrics.exposition()
+        server = fe.metrics.serve(0)  # what a Prometheus scraper reads, on loopback
+        url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+        scraped = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: urllib.request.urlopen(url, timeout=10).read().decode())
+        server.shutdown()
         await _finish(fe, dep + par, LocalBackend())
-        return text
+        return text, scraped
 
-    text = run(main())
+    text, scraped = run(main())
+    for line in ("parity_kernels_frontend_queries_total 4.0", "parity_kernels_frontend_groups_formed_total 2.0"):
+        assert line in scraped and line in text
     for name in ("groups_formed_total 2.0", "queries_total 4.0", "coded_queries_total 2.0", "decodes_fired_total",
                  "decodes_answered_first_total", "partial_groups_total", "latency_seconds_bucket"):
         assert f"parity_kernels_frontend_{name}" in text, name

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter as _Counts
 from typing import Dict
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 
 COUNTERS: Dict[str, str] = {
     "queries": "Queries received",
@@ -58,5 +58,15 @@ class FrontendMetrics:
         self._suspects.set(count)
 
     def exposition(self) -> str:
-        """The Prometheus text format (serve it at /metrics)."""
+        """The Prometheus text format (what ``serve`` answers at /metrics)."""
         return generate_latest(self.registry).decode()
+
+    def serve(self, port: int = 0, addr: str = "127.0.0.1"):
+        """Serve ``exposition()`` over HTTP for a Prometheus scraper, on a daemon thread.
+
+        port 0 picks a free one; returns the server (``server.server_address[1]`` is the
+        port; ``server.shutdown()`` stops it). Loopback by default: pass addr="0.0.0.0"
+        to expose it beyond this machine.
+        """
+        server, _ = start_http_server(port, addr=addr, registry=self.registry)
+        return server
