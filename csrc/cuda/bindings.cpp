@@ -22,11 +22,13 @@ void check(cudaError_t status, const char* what) {
 void combine_py(int dtype, uintptr_t inputs, int64_t in_stride_g, int64_t in_stride_s, uintptr_t index,
                 int64_t k, uintptr_t extra, int64_t ex_stride_g, int64_t ex_stride_s, int64_t k_extra,
                 uintptr_t coeffs, int64_t coeff_stride_g, int64_t r, uintptr_t out, int64_t groups,
-                int64_t numel, bool aligned, uintptr_t stream) {
+                int64_t numel, bool aligned, uintptr_t stream, uintptr_t mask, uintptr_t ok_table,
+                uintptr_t ok_out) {
   CombineArgs a{static_cast<DType>(dtype), ptr<const void>(inputs), in_stride_g, in_stride_s,
                 ptr<const int64_t>(index), k, ptr<const void>(extra), ex_stride_g, ex_stride_s, k_extra,
                 ptr<const void>(coeffs), coeff_stride_g, r, ptr<void>(out), groups, numel, aligned,
-                reinterpret_cast<cudaStream_t>(stream)};
+                reinterpret_cast<cudaStream_t>(stream), ptr<const uint8_t>(mask),
+                ptr<const uint8_t>(ok_table), ptr<uint8_t>(ok_out)};
   check(combine(a), "parity_kernels combine (CUDA)");
 }
 

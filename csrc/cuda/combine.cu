@@ -24,6 +24,13 @@ __global__ void combine_kernel(CombineArgs a, int64_t blocks_per_group) {
   const T* inputs = static_cast<const T*>(a.inputs);
   const T* extra = static_cast<const T*>(a.extra);
   const Acc* coeffs = static_cast<const Acc*>(a.coeffs) + g * a.coeff_stride_g;
+  if (a.mask) {  // decode by pattern: this group's entry of the table
+    const uint8_t* available = a.mask + g * num_sources;
+    int64_t pattern = 0;
+    for (int64_t s = 0; s < num_sources; ++s) pattern |= static_cast<int64_t>(available[s] != 0) << s;
+    coeffs = static_cast<const Acc*>(a.coeffs) + pattern * a.r * num_sources;
+    if (e == 0) a.ok_out[g] = a.ok_table[pattern];
+  }
   T* out = static_cast<T*>(a.out);
   for (int64_t j = 0; j < a.r; ++j) {
     Acc acc[VEC];

@@ -14,6 +14,8 @@ enum class DType : int { Float32 = 0, Float16 = 1, BFloat16 = 2, Float64 = 3 };
 // out[g, j, :] = sum_s coeffs[g, j, s] * source(g, s)[:], fp32 (fp64) accumulation; a
 // zero coefficient never reads its source. `aligned`: every source row and output row
 // starts on 16 bytes, so rows are read and written in 16-byte vectors (scalar tail).
+// Decode by pattern (mask set), as in csrc/cpu/kernels.h: coeffs is a (2^S, r, S) table,
+// group g uses the entry of its availability pattern and writes ok_out[g].
 struct CombineArgs {
   DType dtype;
   const void* inputs;
@@ -30,6 +32,9 @@ struct CombineArgs {
   int64_t groups, numel;
   bool aligned;
   cudaStream_t stream;
+  const uint8_t* mask;      // (groups, S) availability, device pointer or null
+  const uint8_t* ok_table;  // (2^S,) with mask
+  uint8_t* ok_out;          // (groups,) with mask
 };
 cudaError_t combine(const CombineArgs& a);
 

@@ -35,7 +35,19 @@ def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Te
     """Launch the CUDA combine into ``out`` (G, r, *S) contiguous, arguments validated by the caller."""
     if out.numel() == 0:
         return
-    o = layout.combine_operands(out, inputs, coeffs, index, extra)
+    _launch(out, layout.combine_operands(out, inputs, coeffs, index, extra), (0, 0, 0))
+
+
+def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
+                          available: Tensor, index: Optional[Tensor] = None, extra: Optional[Tensor] = None) -> None:
+    """Decode in one launch: group g's coefficients are ``table`` (2**S, r, S)'s entry for
+    its row of ``available`` (G, S) bool; ``ok[g]`` is ``ok_table``'s. Arguments validated
+    by the caller; ``out`` has at least one element per row."""
+    o = layout.combine_operands(out, inputs, table, index, extra)
+    _launch(out, o, (available.contiguous().data_ptr(), ok_table.data_ptr(), ok.data_ptr()))
+
+
+def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
     ex = o.extra
     aligned = _aligned(o.rows.element_size(), (o.rows, o.stride_g, o.stride_s), (out, o.numel),
                        (ex, ex.stride(0), ex.stride(1)) if ex is not None else (None,))
@@ -43,7 +55,7 @@ def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Te
         _C_cuda.combine(
             o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.k,
             *o.extra_args, o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
-            out.data_ptr(), o.groups, o.numel, aligned, _stream(out.device),
+            out.data_ptr(), o.groups, o.numel, aligned, _stream(out.device), *patterns,
         )
 
 
@@ -60,4 +72,4 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
         )
 
 
-BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into)
+BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into, combine_patterns_into)
