@@ -197,7 +197,8 @@ def _decode_by_pattern(code, inputs, index, extra, available, out, item):
     else:
         check_out(out, shape, inputs)
     ok = torch.empty(groups, dtype=torch.bool, device=available.device)
-    backend.combine_patterns_into(out, ok, inputs, table[0], table[1], available, index, extra)
+    with ops.profiled("parity_kernels::decode_by_pattern"):
+        backend.combine_patterns_into(out, ok, inputs, table[0], table[1], available, index, extra)
     return out, ok
 
 
@@ -223,5 +224,6 @@ def _launch(op, op_out, launcher, args, differentiable, shape, out):
     if backend is None:
         op_out(*args, out)
     else:
-        getattr(backend, launcher)(out, *args)
+        with ops.profiled(f"parity_kernels::{launcher}"):
+            getattr(backend, launcher)(out, *args)
     return out

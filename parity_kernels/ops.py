@@ -25,6 +25,8 @@ Python per call (its wrappers; PyTorch issue 139500), measured here: see bench/R
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor
 
@@ -166,16 +168,24 @@ def direct_backend(first: Tensor, tensors):
     Calling the launcher does exactly what the op would for plain CPU/CUDA tensors in
     eager mode with nothing that intercepts ops: no torch.compile tracing, no dispatch or
     torch-function mode (FakeTensorMode, FlopCounterMode, ...), no functorch transform, no
-    profiler (which should see the op), no tensor subclass. It skips the dispatcher's trip
-    into Python (~12 us of a ~25 us call on tiny tensors); every test here is a flag read.
+    tensor subclass. It skips the dispatcher's trip into Python (~12 us of a ~25 us call on
+    tiny tensors); every test here is a flag read. Under the profiler the caller labels
+    the launch (``profiled``) so profiles still name it.
     ``tensors``: every argument of the call, None for an absent optional one.
     """
     if (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
-            or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()
-            or torch.autograd._profiler_enabled()):
+            or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()):
         return None
     for t in tensors:
         if t is not None and type(t) is not Tensor:
             return None
     device_type = first.device.type
     return dispatch.backend_for(device_type) if device_type in _DIRECT_DEVICES else None
+
+
+def profiled(name: str):
+    """A profiler range named ``name`` around a direct launch while the profiler runs,
+    else nothing (a flag read)."""
+    if torch.autograd._profiler_enabled():
+        return torch.profiler.record_function(name)
+    return contextlib.nullcontext()

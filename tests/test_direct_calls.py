@@ -78,11 +78,13 @@ def test_fake_tensors_get_shapes_without_running_a_kernel():
     assert parity.shape == (6, 1, 3, 5) and y.shape == (6, 4, 3, 5) and ok.shape == (6,)
 
 
-def test_profiler_sees_the_op():
-    code, x, _, _ = _case()
+def test_profiler_names_the_launch():
+    code, x, outputs, available = _case()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        pk.encode(x, code)
-    assert any(e.name == "parity_kernels::combine_out" for e in prof.events())
+        parity = pk.encode(x, code)
+        pk.decode(outputs, parity, available, code)
+    names = {e.name for e in prof.events()}
+    assert {"parity_kernels::combine_into", "parity_kernels::decode_by_pattern"} <= names, names
 
 
 def test_subclass_tensors_take_the_op(monkeypatch):

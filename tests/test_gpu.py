@@ -132,6 +132,24 @@ def test_no_host_synchronisation(backend, code):
     torch.cuda.synchronize()
 
 
+@pytest.mark.parametrize("code", [pk.SumCode(4), pk.LinearCode.cauchy(4, 2), pk.BerrutCode(4, 6)], ids=repr)
+def test_one_kernel_launch_per_call(backend, code):
+    """DESIGN §5: one launch per call. Decode looks its coefficients up inside the
+    kernel (the availability mask and the code's pattern table), so it launches once too."""
+    x = torch.randn(8, code.k, 3, 16, 16, device="cuda")
+    available = torch.rand(8, code.num_sources, device="cuda") < 0.8
+    coded = pk.encode(x, code)
+    outputs = x if code.systematic else None
+    pk.decode(outputs, coded, available, code)  # warm-up: table, autotuning, compilation
+    torch.cuda.synchronize()
+    for call in (lambda: pk.encode(x, code), lambda: pk.decode(outputs, coded, available, code)):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            call()
+            torch.cuda.synchronize()
+        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        assert len(kernels) == 1, [e.name for e in kernels]
+
+
 def test_learned_encoder_gradients_on_cuda(backend):
     x = torch.randn(4, 3, 10, device="cuda", dtype=torch.float32, requires_grad=True)
     weights = torch.randn(2, 3, device="cuda", requires_grad=True)
