@@ -1,8 +1,11 @@
 """Public API: ``encode`` and ``decode`` (DESIGN.md §4).
 
 Validation here reads metadata only (shapes, dtypes, devices), never tensor data, so
-nothing synchronises with a device; then each call is one op: ``combine`` for the linear
-and Berrut codes, ``concat_downsample`` for ``ConcatCode``. Group indices are range-checked
+nothing synchronises with a device; then each call is one kernel launch: ``combine`` for
+the linear and Berrut codes, ``concat_downsample`` for ``ConcatCode``. Plain eager calls
+launch the backend's kernel directly (decode then looks its coefficients up inside the
+kernel from the availability mask); traced, intercepted or differentiated calls go
+through the torch.library ops, decode computing its coefficients first. Group indices are range-checked
 by the CPU kernels; on CUDA an out-of-range index is not detected (as with torch's own
 indexing kernels, checking would need a device sync).
 """
