@@ -9,6 +9,7 @@ The deployed model is linear (F(x) = W x + b), so a SumCode parity model is know
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import urllib.request
 
@@ -88,7 +89,18 @@ def backend(request):
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, timeout=90))
+    """Run ``coro`` on a fresh loop; fail on any exception a task raised unseen (a
+    frontend callback that crashed would otherwise only be logged)."""
+    errors = []
+
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+        return await asyncio.wait_for(coro, timeout=90)
+
+    result = asyncio.run(main())
+    gc.collect()  # tasks that died with an exception report it when collected
+    assert not errors, errors
+    return result
 
 
 async def _prepare(frontend, instances, plans):
@@ -221,6 +233,8 @@ def test_hedged_requests_answer_once(backend):
         plans=[SLOW], queries=30)
     _check_all_true(xs, answers)
     assert counts["answers"] == 30 and counts["hedges"] > 0
+    assert any(a.via == "hedge" for a in answers)  # the duplicates beat the slow instance
+    assert not any(a.reconstructed for a in answers)
 
 
 def test_extra_load_cap_limits_coded_queries(backend):

@@ -49,5 +49,12 @@ class HedgedFrontend(Frontend):
         self._hedged += 1
         self.metrics.inc("hedges")
         instance = self._pick(self.deployed, exclude=set(query.requests.values()))
-        pending = self._request(instance, query.x, lambda out: self._deliver(query, out))
+        pending = self._request(instance, query.x, lambda out: self._hedge_arrived(query, out, pending))
         query.requests[pending] = instance
+
+    def _hedge_arrived(self, query: _Query, output, pending) -> None:
+        query.requests.pop(pending, None)
+        if query.answered:
+            self.metrics.inc("late_outputs")
+            return
+        self._answer(query, output, "hedge")

@@ -29,8 +29,8 @@ from .metrics import FrontendMetrics
 
 @dataclass
 class Answer:
-    """A query's answer. ``via``: 'model' (its own request, perhaps re-sent or hedged) or
-    'decode'; ``reconstructed`` is True for 'decode'. ``available``: for a decoded answer,
+    """A query's answer. ``via``: 'model' (its own request, perhaps re-sent), 'hedge' (a
+    hedged duplicate answered first) or 'decode'; ``reconstructed`` is True for 'decode'. ``available``: for a decoded answer,
     the availability mask (data slots then coded slots) of the outputs it was decoded from.
     """
 
@@ -207,12 +207,13 @@ class Frontend:
     def _send(self, query: _Query, pool: Sequence[Instance], exclude=()) -> Optional[Instance]:
         """Send ``query`` to an instance of ``pool`` and arm its retry timer."""
         instance = self._pick(pool, exclude)
-        pending = self._request(instance, query.x, lambda out: self._deliver(query, out))
+        pending = self._request(instance, query.x, lambda out: self._deliver(query, out, pending))
         query.requests[pending] = instance
         self._arm_retry(query, pool)
         return instance
 
-    def _deliver(self, query: _Query, output: Tensor) -> None:
+    def _deliver(self, query: _Query, output: Tensor, pending: Pending) -> None:
+        query.requests.pop(pending, None)  # finished: nothing left to cancel there
         if query.answered:
             self.metrics.inc("late_outputs")
         self._on_output(query, output)
@@ -411,11 +412,14 @@ class CodedFrontend(Frontend):
             x[0, q.slot] = q.x
         coded = pk.encode(x, self.code)[0]
         for row in range(r):
-            instance = self._pick(self.parity_pools[row])
-            pending = self._request(instance, coded[row], lambda out, row=row: self._on_coded(group, row, out))
-            group.coded_requests[pending] = instance
+            self._send_coded_row(group, row, coded[row])
         self._coded_sent += r
         self.metrics.inc("coded_queries", r)
+
+    def _send_coded_row(self, group: _Group, row: int, coded_row: Tensor) -> None:
+        instance = self._pick(self.parity_pools[row])
+        pending = self._request(instance, coded_row, lambda out: self._on_coded(group, row, out, pending))
+        group.coded_requests[pending] = instance
 
     # ----------------------------------------------------------- outputs
 
@@ -432,7 +436,8 @@ class CodedFrontend(Frontend):
         else:
             self._try_decode(group)
 
-    def _on_coded(self, group: _Group, row: int, output: Tensor) -> None:
+    def _on_coded(self, group: _Group, row: int, output: Tensor, pending: Pending) -> None:
+        group.coded_requests.pop(pending, None)  # finished: nothing left to cancel there
         group.coded[row] = output
         self._try_decode(group)
 
