@@ -10,7 +10,12 @@ import json
 import subprocess
 import sys
 
-from parity_kernels.serving import experiment
+import pytest
+
+pytest.importorskip("prometheus_client", reason="the 'serving' extra is not installed")
+pytest.importorskip("sklearn", reason="the 'parm' extra is not installed")
+
+from parity_kernels.serving import experiment  # noqa: E402
 
 
 def test_setups_cover_the_comparison():

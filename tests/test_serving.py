@@ -18,7 +18,10 @@ import torch
 from torch import nn
 
 import parity_kernels as pk
-from parity_kernels.serving import (
+
+pytest.importorskip("prometheus_client", reason="the 'serving' extra is not installed")
+
+from parity_kernels.serving import (  # noqa: E402
     CodedFrontend, FaultPlan, HedgedFrontend, LocalInstance, NO_FAULTS, ServiceTime, Timeouts, UncodedFrontend,
 )
 
