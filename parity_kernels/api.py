@@ -200,8 +200,8 @@ def _decode_by_pattern(code, inputs, index, extra, available, out, item):
     else:
         check_out(out, shape, inputs)
     ok = torch.empty(groups, dtype=torch.bool, device=available.device)
-    with ops.profiled("parity_kernels::decode_by_pattern"):
-        backend.combine_patterns_into(out, ok, inputs, table[0], table[1], available, index, extra)
+    ops.launch("decode_by_pattern", backend.combine_patterns_into, out, ok, inputs, table[0], table[1], available,
+               index, extra)
     return out, ok
 
 
@@ -227,6 +227,5 @@ def _launch(op, op_out, launcher, args, differentiable, shape, out):
     if backend is None:
         op_out(*args, out)
     else:
-        with ops.profiled(f"parity_kernels::{launcher}"):
-            getattr(backend, launcher)(out, *args)
+        ops.launch(launcher, getattr(backend, launcher), out, *args)
     return out

@@ -31,9 +31,10 @@ def sources(inputs: torch.Tensor, index: Optional[torch.Tensor]):
     """(rows tensor, stride_g, stride_s, contiguous index or None) of the data sources."""
     if index is None:
         x = dense_rows(inputs, 2)
-        return x, x.stride(0), x.stride(1), None
+        strides = x.stride()  # one call for all (stride(i) costs as much per dim)
+        return x, strides[0], strides[1], None
     x = dense_rows(inputs, 1)
-    return x, x.stride(0), 0, index.contiguous()
+    return x, x.stride()[0], 0, index.contiguous()
 
 
 def check_index_range(index: torch.Tensor, batch: int) -> None:
@@ -80,14 +81,15 @@ def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tens
     On the path of every eager call: plain positional code, no per-field properties.
     """
     rows, stride_g, stride_s, idx = sources(inputs, index)
-    groups, r = out.shape[0], out.shape[1]
+    groups, r = out.shape[:2]
     numel = out.numel() // (groups * r) if groups * r else 0
     coeffs = coeffs.contiguous()
     num_sources = coeffs.shape[-1]
     k = idx.shape[1] if idx is not None else inputs.shape[1]
     if extra is not None:
         extra = dense_rows(extra, 2)
-        extra_args = (extra.data_ptr(), extra.stride(0), extra.stride(1), num_sources - k)
+        strides = extra.stride()
+        extra_args = (extra.data_ptr(), strides[0], strides[1], num_sources - k)
     else:
         extra_args = (0, 0, 0, 0)
     return CombineOperands(
