@@ -39,6 +39,7 @@ struct TileColumns {
   const Acc* inv_width;
   int64_t count;
   bool pairs;
+  int64_t max_width;  // widest window
 };
 
 // dst[o] = mean of channel rows [y0, y1) x the tile's column windows. Even pairs: summed
@@ -66,10 +67,18 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
       const T* __restrict row = channel + y * width + x0;
       for (int64_t x = 0; x < span; ++x) colsum[x] += Element<T>::load(row + x);
     }
-    for (int64_t o = 0; o < count; ++o) {
-      Acc sum = 0;
-      for (int64_t x = cols.lo[o] - x0; x < cols.hi[o] - x0; ++x) sum += colsum[x];
-      acc[o] = sum;
+    if (cols.max_width <= 4) {  // the usual case: fixed four reads a window, selects, no branches
+      for (int64_t o = 0; o < count; ++o) {
+        const Acc* c = colsum + (cols.lo[o] - x0);
+        const int64_t w = cols.hi[o] - cols.lo[o];
+        acc[o] = c[0] + (w > 1 ? c[1] : Acc(0)) + (w > 2 ? c[2] : Acc(0)) + (w > 3 ? c[3] : Acc(0));
+      }
+    } else {
+      for (int64_t o = 0; o < count; ++o) {
+        Acc sum = 0;
+        for (int64_t x = cols.lo[o] - x0; x < cols.hi[o] - x0; ++x) sum += colsum[x];
+        acc[o] = sum;
+      }
     }
   }
   const Acc inv_height = Acc(1) / static_cast<Acc>(y1 - y0);
@@ -89,9 +98,12 @@ void concat_typed(const ConcatArgs& a) {
   for (int64_t u = 0; u < a.grid_cols; ++u) {
     const int64_t begin = u * a.width / a.grid_cols, count = (u + 1) * a.width / a.grid_cols - begin;
     bool pairs = true;
-    for (int64_t o = 0; o < count; ++o)
+    int64_t max_width = 0;
+    for (int64_t o = 0; o < count; ++o) {
       pairs = pairs && xs.hi[begin + o] - xs.lo[begin + o] == 2 && xs.lo[begin + o] == xs.lo[begin] + 2 * o;
-    tiles[u] = {xs.lo.data() + begin, xs.hi.data() + begin, inv_width.data() + begin, count, pairs};
+      max_width = std::max(max_width, xs.hi[begin + o] - xs.lo[begin + o]);
+    }
+    tiles[u] = {xs.lo.data() + begin, xs.hi.data() + begin, inv_width.data() + begin, count, pairs, max_width};
   }
   const int64_t plane = a.height * a.width;
   const int64_t rows_total = a.groups * a.channels * a.height;
@@ -101,7 +113,7 @@ void concat_typed(const ConcatArgs& a) {
   const int threads = bytes >= (int64_t(1) << 20) ? a.threads : 1;
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<Acc> acc(a.width), colsum(a.width);
+    std::vector<Acc> acc(a.width), colsum(a.width + 3, Acc(0));  // + 3: fixed 4-wide reads stay inside
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < rows_total; ++item) {
       const int64_t oy = item % a.height;
