@@ -225,13 +225,7 @@ void combine_typed(const CombineArgs& a) {
 
 // The kernel for a's dtype.
 inline void combine_by_dtype(const CombineArgs& a) {
-  switch (a.dtype) {
-    case DType::Float32: return combine_typed<float>(a);
-    case DType::Float64: return combine_typed<double>(a);
-    case DType::Float16: return combine_typed<Half>(a);
-    case DType::BFloat16: return combine_typed<BFloat16>(a);
-  }
-  throw std::invalid_argument("combine: unsupported dtype code");
+  by_dtype(a.dtype, "combine", [&](auto tag) { combine_typed<typename decltype(tag)::type>(a); });
 }
 
 }  // namespace

@@ -138,13 +138,7 @@ void concat_typed(const ConcatArgs& a) {
 
 // The kernel for a's dtype.
 inline void concat_by_dtype(const ConcatArgs& a) {
-  switch (a.dtype) {
-    case DType::Float32: return concat_typed<float>(a);
-    case DType::Float64: return concat_typed<double>(a);
-    case DType::Float16: return concat_typed<Half>(a);
-    case DType::BFloat16: return concat_typed<BFloat16>(a);
-  }
-  throw std::invalid_argument("concat_downsample: unsupported dtype code");
+  by_dtype(a.dtype, "concat_downsample", [&](auto tag) { concat_typed<typename decltype(tag)::type>(a); });
 }
 
 }  // namespace

@@ -9,6 +9,10 @@
 
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels.h"
 
 namespace parity_kernels {
 namespace {
@@ -87,6 +91,21 @@ template <> struct Element<BFloat16> {
   static inline Acc load(const BFloat16* p) { return bf16_to_float(p->bits); }
   static inline void store(BFloat16* p, Acc v) { p->bits = float_to_bf16(v); }
 };
+
+template <typename T> struct TypeTag { using type = T; };
+
+// kernel(TypeTag<T>{}) for the element type T of a DType code; std::invalid_argument
+// (ValueError in Python) naming `op` for an unknown code.
+template <typename Kernel>
+inline void by_dtype(DType dtype, const char* op, Kernel&& kernel) {
+  switch (dtype) {
+    case DType::Float32: return kernel(TypeTag<float>{});
+    case DType::Float64: return kernel(TypeTag<double>{});
+    case DType::Float16: return kernel(TypeTag<Half>{});
+    case DType::BFloat16: return kernel(TypeTag<BFloat16>{});
+  }
+  throw std::invalid_argument(std::string(op) + ": unsupported dtype code");
+}
 
 }  // namespace
 }  // namespace parity_kernels
