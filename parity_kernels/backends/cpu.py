@@ -20,12 +20,7 @@ def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Te
     """Write combine's result into ``out`` (G, r, *S): arguments validated by the caller."""
     if out.numel() == 0:
         return
-    o = layout.combine_operands(out, inputs, coeffs, index, extra)
-    _C.combine(
-        o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.rows.shape[0], o.k,
-        *o.extra_args, o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
-        out.data_ptr(), o.groups, o.numel, torch.get_num_threads(), 0, 0, 0,
-    )
+    _launch(out, layout.combine_operands(out, inputs, coeffs, index, extra), (0, 0, 0))
 
 
 def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
@@ -34,12 +29,15 @@ def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor
     for its row of ``available`` (G, S) bool; ``ok`` (G,) bool gets ``ok_table``'s entry.
     Arguments validated by the caller; ``out`` has at least one element per row."""
     o = layout.combine_operands(out, inputs, table, index, extra)
-    mask = available.contiguous()
+    _launch(out, o, (available.contiguous().data_ptr(), ok_table.data_ptr(), ok.data_ptr()))
+
+
+def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
+    """One _C.combine call; ``patterns``: (mask, ok_table, ok) pointers, or zeros."""
     _C.combine(
         o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.rows.shape[0], o.k,
-        *o.extra_args, o.coeffs.data_ptr(), 0, o.r,
-        out.data_ptr(), o.groups, o.numel, torch.get_num_threads(),
-        mask.data_ptr(), ok_table.data_ptr(), ok.data_ptr(),
+        *o.extra_args, o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
+        out.data_ptr(), o.groups, o.numel, torch.get_num_threads(), *patterns,
     )
 
 

@@ -95,7 +95,7 @@ def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tens
     return CombineOperands(
         groups, r, k, numel, rows, stride_g, stride_s, idx, extra, coeffs, num_sources,
         r * num_sources if coeffs.dim() == 3 else 0, DTYPE_CODES[rows.dtype],
-        idx.data_ptr() if idx is not None else 0, extra_args,
+        _pointer(idx), extra_args,
     )
 
 
