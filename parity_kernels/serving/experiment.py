@@ -28,7 +28,7 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -38,6 +38,7 @@ from .baselines import HedgedFrontend, UncodedFrontend
 from .faults import FaultScenario, ServiceTime
 from .frontend import CodedFrontend, Frontend, Timeouts
 from .instance import Instance
+from .latency import nearest_rank
 from .local import LocalInstance
 
 
@@ -229,12 +230,6 @@ def _frontend(setup: Setup, deployed, parity, config: SimConfig) -> Frontend:
                          group_wait_s=config.group_wait_s * config.time_scale, timeouts=timeouts)
 
 
-def _percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * p // 100))
-    return ordered[int(rank) - 1]
-
-
 async def _serve(setup: Setup, pool, models: Models, config: SimConfig, tick) -> dict:
     deployed, parity = pool.instances(setup)
     scenario = config.scenario()
@@ -265,14 +260,15 @@ async def _serve(setup: Setup, pool, models: Models, config: SimConfig, tick) ->
         for inst in deployed + parity:
             await inst.close()
     latencies = [a.latency_s for a in answers]
+    ordered = sorted(latencies)
     correct = [int(a.output.argmax()) == int(models.y_test[i]) for a, i in zip(answers, picks)]
     rebuilt = [c for a, c in zip(answers, correct) if a.reconstructed]
     extra = counts.get("coded_queries", 0) + counts.get("hedges", 0)
     return {
         "setup": setup.name, "kind": setup.kind, "policy": setup.policy, "k": setup.k, "deployed": setup.deployed, "parity": setup.parity,
         "instances": setup.deployed + setup.parity, "queries": len(answers), "seconds": elapsed,
-        "p50_ms": 1e3 * _percentile(latencies, 50), "p99_ms": 1e3 * _percentile(latencies, 99),
-        "p999_ms": 1e3 * _percentile(latencies, 99.9), "max_ms": 1e3 * max(latencies),
+        "p50_ms": 1e3 * nearest_rank(ordered, 50), "p99_ms": 1e3 * nearest_rank(ordered, 99),
+        "p999_ms": 1e3 * nearest_rank(ordered, 99.9), "max_ms": 1e3 * ordered[-1],
         "accuracy": sum(correct) / len(correct), "reconstructed": len(rebuilt),
         "reconstructed_accuracy": (sum(rebuilt) / len(rebuilt)) if rebuilt else None,
         "extra_load": extra / len(answers), "metrics": counts, "latencies_ms": [1e3 * v for v in latencies],

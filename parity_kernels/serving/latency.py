@@ -33,9 +33,19 @@ class LatencyTracker:
 
     def percentile(self, p: float) -> float:
         """The p-th percentile (0 < p <= 100) of the window, nearest rank."""
-        if not 0 < p <= 100:
-            raise ValueError(f"p: expected 0 < p <= 100, got {p}")
         if len(self._sorted) < self.min_samples:
+            _check_percentile(p)
             return self.default_s
-        rank = max(1, -(-len(self._sorted) * p // 100))  # ceil
-        return self._sorted[int(rank) - 1]
+        return nearest_rank(self._sorted, p)
+
+
+def _check_percentile(p: float) -> None:
+    if not 0 < p <= 100:
+        raise ValueError(f"p: expected 0 < p <= 100, got {p}")
+
+
+def nearest_rank(ordered, p: float) -> float:
+    """The p-th percentile (0 < p <= 100) of ascending, non-empty ``ordered``: nearest rank."""
+    _check_percentile(p)
+    rank = max(1, -(-len(ordered) * p // 100))  # ceil
+    return ordered[int(rank) - 1]
