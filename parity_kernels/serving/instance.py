@@ -110,7 +110,8 @@ class ModelRunner:
         self.served += len(keep)
         return results
 
-    def outage_end(self) -> Optional[float]:
-        """time.time() at which the current outage ends, or None when up."""
-        end = self.plan.down_until(self.now())
-        return None if end is None else self.epoch + end
+    def outage_left(self) -> float:
+        """Seconds until the current outage ends (0 when up)."""
+        now = self.now()
+        end = self.plan.down_until(now)
+        return 0.0 if end is None else end - now

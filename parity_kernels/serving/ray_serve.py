@@ -45,9 +45,7 @@ class ModelServer:
         arrived = self.runner.now()
         output = await self._batch((x, arrived))
         if output is None:
-            end = self.runner.outage_end()
-            if end is not None:
-                await asyncio.sleep(max(0.0, end - self.runner.epoch - self.runner.now()))
+            await asyncio.sleep(self.runner.outage_left())
             raise InstanceDown("the instance was down when this query arrived or ran")
         return output
 
