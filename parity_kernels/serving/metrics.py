@@ -1,13 +1,12 @@
 """A frontend's counters, latency histogram and instance health, in Prometheus format.
 
 prometheus_client (the Prometheus project's own client) writes the exposition format;
-each frontend has its own registry, so several frontends (or tests) never collide. Plain
-counts are kept beside it for the experiment and the tests (``counts``).
+each frontend has its own registry, so several frontends (or tests) never collide.
+``counts`` reads the counters back as plain numbers for the experiment and the tests.
 """
 
 from __future__ import annotations
 
-from collections import Counter as _Counts
 from typing import Dict
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
@@ -39,7 +38,7 @@ class FrontendMetrics:
 
     def __init__(self, prefix: str = "parity_kernels_frontend") -> None:
         self.registry = CollectorRegistry()
-        self.counts: _Counts = _Counts()
+        self.prefix = prefix
         self._counters = {name: Counter(f"{prefix}_{name}", text, registry=self.registry)
                           for name, text in COUNTERS.items()}
         self._latency = Histogram(f"{prefix}_latency_seconds", "Query latency, by what answered it",
@@ -49,7 +48,11 @@ class FrontendMetrics:
 
     def inc(self, name: str, amount: int = 1) -> None:
         self._counters[name].inc(amount)
-        self.counts[name] += amount
+
+    @property
+    def counts(self) -> Dict[str, int]:
+        """Every counter's value now, by name (``COUNTERS``)."""
+        return {name: int(self.registry.get_sample_value(f"{self.prefix}_{name}_total")) for name in COUNTERS}
 
     def observe(self, seconds: float, answered_by: str) -> None:
         self._latency.labels(answered_by=answered_by).observe(seconds)
