@@ -1,6 +1,9 @@
-"""Shared test helpers: tolerances, poisoned outputs, input layouts, comparisons."""
+"""Shared test helpers: tolerances, poisoned outputs, input layouts, comparisons, the CLI."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -89,3 +92,12 @@ def all_codes(max_k: int = 8, max_r: int = 4):
 
 def make_code(name, k, r):
     return pk.codes.code_from_name(name, k, r)
+
+
+def run_cli(*args: str, timeout: float = 600) -> str:
+    """``python -m parity_kernels *args`` in a subprocess; its stdout, after checking it
+    exited 0 (stderr's tail in the failure message)."""
+    result = subprocess.run([sys.executable, "-m", "parity_kernels", *args], capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout

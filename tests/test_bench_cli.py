@@ -7,18 +7,14 @@ measured with every implementation and the outputs are complete.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+
+from conftest import run_cli
 
 
 def test_bench_quick_writes_json_and_plot(tmp_path):
     out_json, out_png = tmp_path / "out.json", tmp_path / "out.png"
-    result = subprocess.run(
-        [sys.executable, "-m", "parity_kernels", "bench", "--quick", "--device", "cpu",
-         "--json", str(out_json), "--plot", str(out_png)],
-        capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "ours GB/s" in result.stdout and "ResNet-50" in result.stdout
+    stdout = run_cli("bench", "--quick", "--device", "cpu", "--json", str(out_json), "--plot", str(out_png))
+    assert "ours GB/s" in stdout and "ResNet-50" in stdout
     report = json.loads(out_json.read_text())
     assert report["machine"]["device"] == "cpu" and report["machine"]["torch"]
     cases = report["cases"]

@@ -7,10 +7,9 @@ answered every query exactly once, and the table, JSON and plot are complete.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from conftest import run_cli
 
 pytest.importorskip("prometheus_client", reason="the 'serving' extra is not installed")
 pytest.importorskip("sklearn", reason="the 'parm' extra is not installed")
@@ -32,12 +31,8 @@ def test_setups_cover_the_comparison():
 
 def test_serve_sim_quick_writes_table_json_and_plot(tmp_path):
     out_json, out_png = tmp_path / "sim.json", tmp_path / "sim.png"
-    result = subprocess.run(
-        [sys.executable, "-m", "parity_kernels", "serve-sim", "--quick", "--queries", "120",
-         "--json", str(out_json), "--plot", str(out_png)],
-        capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "p99.9 ms" in result.stdout and "ParM p99.9" in result.stdout
+    stdout = run_cli("serve-sim", "--quick", "--queries", "120", "--json", str(out_json), "--plot", str(out_png))
+    assert "p99.9 ms" in stdout and "ParM p99.9" in stdout
     report = json.loads(out_json.read_text())
     rows = report["rows"]
     assert len(rows) == len(experiment.setups(experiment.SimConfig.for_backend("local", quick=True)))
