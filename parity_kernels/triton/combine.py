@@ -120,7 +120,7 @@ def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
         o.rows, o.stride_g, o.stride_s,
         o.index if o.index is not None else o.rows,
         ex if ex is not None else o.rows, ex.stride(0) if ex is not None else 0, ex.stride(1) if ex is not None else 0,
-        o.coeffs, 0 if patterns is not None else o.coeff_stride_g,
+        o.coeffs, o.coeff_stride_g,  # unused with patterns
         out, o.numel, o.r, o.numel.bit_length(),
         mask, ok_table, ok,
     )
