@@ -13,32 +13,19 @@ from torch import Tensor
 from .. import _C  # ImportError here means the extension was not built
 from . import layout
 from ..codes import concat_grid
-from .kernel_backend import KernelBackend
-
-def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
-                 extra: Optional[Tensor] = None) -> None:
-    """Write combine's result into ``out`` (G, r, *S): arguments validated by the caller."""
-    if out.numel() == 0:
-        return
-    _launch(out, layout.combine_operands(out, inputs, coeffs, index, extra), (0, 0, 0))
-
-
-def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
-                          available: Tensor, index: Optional[Tensor] = None, extra: Optional[Tensor] = None) -> None:
-    """Decode in one call: each group's coefficients are the entry of ``table`` (2**S, r, S)
-    for its row of ``available`` (G, S) bool; ``ok`` (G,) bool gets ``ok_table``'s entry.
-    Arguments validated by the caller; ``out`` has at least one element per row."""
-    o = layout.combine_operands(out, inputs, table, index, extra)
-    _launch(out, o, (available.contiguous().data_ptr(), ok_table.data_ptr(), ok.data_ptr()))
-
+from .kernel_backend import KernelBackend, combine_launchers
 
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
-    """One _C.combine call; ``patterns``: (mask, ok_table, ok) pointers, or zeros."""
+    """One _C.combine call (see ``kernel_backend.combine_launchers``)."""
     _C.combine(
         o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.rows.shape[0], o.k,
         *o.extra_args, o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
-        out.data_ptr(), o.groups, o.numel, torch.get_num_threads(), *patterns,
+        out.data_ptr(), o.groups, o.numel, torch.get_num_threads(),
+        *layout.pattern_pointers(patterns),
     )
+
+
+combine_into, combine_patterns_into = combine_launchers(_launch)
 
 
 def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] = None) -> None:

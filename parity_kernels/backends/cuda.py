@@ -14,7 +14,7 @@ from torch import Tensor
 from .. import _C_cuda  # ImportError here means the CUDA extension was not built
 from . import layout
 from ..codes import concat_grid
-from .kernel_backend import KernelBackend
+from .kernel_backend import KernelBackend, combine_launchers
 
 def _aligned(element_size: int, *rows) -> bool:
     """True when every row (tensor, stride_g, stride_s) starts on a 16-byte boundary."""
@@ -30,23 +30,6 @@ def _stream(device: torch.device) -> int:
     return torch.cuda.current_stream(device).cuda_stream
 
 
-def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
-                 extra: Optional[Tensor] = None) -> None:
-    """Launch the CUDA combine into ``out`` (G, r, *S) contiguous, arguments validated by the caller."""
-    if out.numel() == 0:
-        return
-    _launch(out, layout.combine_operands(out, inputs, coeffs, index, extra), (0, 0, 0))
-
-
-def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
-                          available: Tensor, index: Optional[Tensor] = None, extra: Optional[Tensor] = None) -> None:
-    """Decode in one launch: group g's coefficients are ``table`` (2**S, r, S)'s entry for
-    its row of ``available`` (G, S) bool; ``ok[g]`` is ``ok_table``'s. Arguments validated
-    by the caller; ``out`` has at least one element per row."""
-    o = layout.combine_operands(out, inputs, table, index, extra)
-    _launch(out, o, (available.contiguous().data_ptr(), ok_table.data_ptr(), ok.data_ptr()))
-
-
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
     ex = o.extra
     aligned = _aligned(o.rows.element_size(), (o.rows, o.stride_g, o.stride_s), (out, o.numel),
@@ -55,8 +38,12 @@ def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
         _C_cuda.combine(
             o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.k,
             *o.extra_args, o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
-            out.data_ptr(), o.groups, o.numel, aligned, _stream(out.device), *patterns,
+            out.data_ptr(), o.groups, o.numel, aligned, _stream(out.device),
+            *layout.pattern_pointers(patterns),
         )
+
+
+combine_into, combine_patterns_into = combine_launchers(_launch)
 
 
 def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] = None) -> None:

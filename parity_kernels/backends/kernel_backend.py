@@ -1,13 +1,37 @@
-"""One backend = two ``*_into`` launchers; this wraps them into the four op kernels."""
+"""One backend = its ``*_into`` launchers; this wraps them into the four op kernels."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from ..checks import check_out, combine_shapes, concat_shapes
+from . import layout
+
+
+def combine_launchers(launch: Callable) -> Tuple[Callable, Callable]:
+    """A backend's ``combine_into`` and ``combine_patterns_into`` from its one launcher
+    ``launch(out, operands, patterns)``: operands from ``layout.combine_operands``,
+    patterns None or (available (G, S) contiguous bool, ok_table (2**S,) bool, ok (G,) bool)."""
+
+    def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
+                     extra: Optional[Tensor] = None) -> None:
+        """Write combine's result into ``out`` (G, r, *S): arguments validated by the caller."""
+        if out.numel() == 0:
+            return
+        launch(out, layout.combine_operands(out, inputs, coeffs, index, extra), None)
+
+    def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
+                              available: Tensor, index: Optional[Tensor] = None,
+                              extra: Optional[Tensor] = None) -> None:
+        """Decode in one launch: group g's coefficients are ``table`` (2**S, r, S)'s entry for
+        its row of ``available`` (G, S) bool, and ``ok[g]`` is ``ok_table``'s. Arguments
+        validated by the caller; ``out`` has at least one element per row."""
+        launch(out, layout.combine_operands(out, inputs, table, index, extra), (available.contiguous(), ok_table, ok))
+
+    return combine_into, combine_patterns_into
 
 
 class KernelBackend:

@@ -54,6 +54,14 @@ def _pointer(t: Optional[torch.Tensor]) -> int:
     return t.data_ptr() if t is not None else 0
 
 
+def pattern_pointers(patterns) -> tuple:
+    """(mask, ok_table, ok) pointers of decode-by-pattern tensors; zeros for None."""
+    if patterns is None:
+        return 0, 0, 0
+    mask, ok_table, ok = patterns
+    return mask.data_ptr(), ok_table.data_ptr(), ok.data_ptr()
+
+
 class CombineOperands(NamedTuple):
     """Everything a combine launcher needs, in the kernels' terms (all worked out once)."""
 

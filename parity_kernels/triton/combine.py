@@ -10,13 +10,12 @@ and the interpreter launch one fixed block.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import triton
 import triton.language as tl
 
 from ..backends import layout
+from ..backends.kernel_backend import combine_launchers
 from . import INTERPRET
 
 
@@ -94,28 +93,11 @@ def fixed_block(numel: int, r_pad: int) -> int:
     return max(64, min(1024, MAX_TILE // r_pad, triton.next_power_of_2(numel)))
 
 
-def combine_into(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
-                 index: Optional[torch.Tensor], extra: Optional[torch.Tensor]) -> None:
-    """Launch the kernel; ``out`` (G, r, *S) contiguous, arguments validated by the caller."""
-    if out.numel() == 0:
-        return
-    _launch(out, layout.combine_operands(out, inputs, coeffs, index, extra), None)
-
-
-def combine_patterns_into(out: torch.Tensor, ok: torch.Tensor, inputs: torch.Tensor, table: torch.Tensor,
-                          ok_table: torch.Tensor, available: torch.Tensor, index: Optional[torch.Tensor] = None,
-                          extra: Optional[torch.Tensor] = None) -> None:
-    """Decode in one launch: group g's coefficients are ``table`` (2**S, r, S)'s entry for
-    its row of ``available`` (G, S) bool, and ``ok[g]`` is ``ok_table``'s. Arguments
-    validated by the caller; ``out`` has at least one element per row."""
-    o = layout.combine_operands(out, inputs, table, index, extra)
-    _launch(out, o, (available.contiguous().view(torch.uint8), ok_table.view(torch.uint8), ok.view(torch.uint8)))
-
-
 def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
     ex = o.extra
     r_pad = triton.next_power_of_2(o.r)
-    mask, ok_table, ok = patterns if patterns is not None else (o.rows, o.rows, o.rows)  # unused placeholders
+    # bool tensors as uint8 for Triton; without patterns, unused placeholders
+    mask, ok_table, ok = (t.view(torch.uint8) for t in patterns) if patterns is not None else (o.rows,) * 3
     args = (
         o.rows, o.stride_g, o.stride_s,
         o.index if o.index is not None else o.rows,
@@ -132,3 +114,6 @@ def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
         _combine_kernel[(groups * triton.cdiv(numel, block),)](*args, **consts, BLOCK=block)
     else:
         _combine_tuned[lambda meta: (groups * triton.cdiv(numel, meta["BLOCK"]),)](*args, **consts)
+
+
+combine_into, combine_patterns_into = combine_launchers(_launch)
