@@ -40,6 +40,7 @@ class Code:
 
     def __init__(self) -> None:
         self._matrix_cache: dict = {}
+        self._plans: dict = {}  # launch plans of eager calls (parity_kernels.plans), by metadata
 
     @property
     def num_sources(self) -> int:
@@ -83,6 +84,9 @@ class Code:
         pattern, pattern p having source s available when bit s of p is set; None where
         decode_coefficients would solve per call (more than TABLE_SOURCES sources, a
         torch.compile trace, CUDA-graph capture before the table exists)."""
+        table = self._matrix_cache.get(("patterns", device, dtype))
+        if table is not None and not torch.compiler.is_compiling():  # the usual case: one lookup
+            return table[0], table[1]
         if not self._uses_table(device, dtype):
             return None
         coeffs, ok, _ = self._pattern_table(device, dtype)

@@ -168,21 +168,26 @@ def direct_backend(first: Tensor, tensors):
     the launch so profiles still name it.
     ``tensors``: every argument of the call, None for an absent optional one.
     """
-    if (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
-            or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()):
-        return None
     for t in tensors:
         if t is not None and type(t) is not Tensor:
             return None
+    return plain_backend(first)
+
+
+def plain_backend(first: Tensor):
+    """``direct_backend`` for arguments already known to be plain tensors: the flags only."""
+    if (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
+            or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()):
+        return None
     # is_cuda / is_cpu: flag reads (first.device builds a device object, ~0.4 us)
     return dispatch.backend_for("cuda") if first.is_cuda else dispatch.backend_for("cpu") if first.is_cpu else None
 
 
-def launch(name: str, kernel, *args) -> None:
-    """``kernel(*args)``, a direct launch; while the profiler runs, inside a range named
-    ``parity_kernels::<name>`` so profiles still name it (otherwise a flag read)."""
+def launch(name: str, kernel, *args):
+    """``kernel(*args)``, a direct launch, and what it returns; while the profiler runs,
+    inside a range named ``parity_kernels::<name>`` so profiles still name it (otherwise a
+    flag read)."""
     if torch.autograd._profiler_enabled():
         with torch.profiler.record_function(f"parity_kernels::{name}"):
-            kernel(*args)
-    else:
-        kernel(*args)
+            return kernel(*args)
+    return kernel(*args)

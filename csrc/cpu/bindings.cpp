@@ -11,11 +11,13 @@ namespace {
 template <typename P>
 P* ptr(uintptr_t address) { return reinterpret_cast<P*>(address); }
 
+// The arguments up to numel are the ones the CUDA binding takes first too (see
+// parity_kernels/backends/layout.py, CombineOperands.kernel_args).
 void combine_py(int dtype, uintptr_t inputs, int64_t in_stride_g, int64_t in_stride_s,
-                uintptr_t index, int64_t batch, int64_t k, uintptr_t extra, int64_t ex_stride_g,
+                uintptr_t index, int64_t k, uintptr_t extra, int64_t ex_stride_g,
                 int64_t ex_stride_s, int64_t k_extra, uintptr_t coeffs, int64_t coeff_stride_g,
-                int64_t r, uintptr_t out, int64_t groups, int64_t numel, int threads, uintptr_t mask,
-                uintptr_t ok_table, uintptr_t ok_out) {
+                int64_t r, uintptr_t out, int64_t groups, int64_t numel, int64_t batch, int threads,
+                uintptr_t mask, uintptr_t ok_table, uintptr_t ok_out) {
   CombineArgs a{static_cast<DType>(dtype), ptr<const void>(inputs), in_stride_g, in_stride_s,
                 ptr<const int64_t>(index), batch, k, ptr<const void>(extra), ex_stride_g,
                 ex_stride_s, k_extra, ptr<const void>(coeffs), coeff_stride_g, r, ptr<void>(out),

@@ -19,6 +19,8 @@ void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
 }
 
+// The arguments up to numel are the ones the CPU binding takes first too (see
+// parity_kernels/backends/layout.py, CombineOperands.kernel_args).
 void combine_py(int dtype, uintptr_t inputs, int64_t in_stride_g, int64_t in_stride_s, uintptr_t index,
                 int64_t k, uintptr_t extra, int64_t ex_stride_g, int64_t ex_stride_s, int64_t k_extra,
                 uintptr_t coeffs, int64_t coeff_stride_g, int64_t r, uintptr_t out, int64_t groups,

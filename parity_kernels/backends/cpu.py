@@ -15,14 +15,16 @@ from . import layout
 from ..codes import concat_grid
 from .kernel_backend import KernelBackend, combine_launchers
 
+def launch_combine_args(kernel_args: tuple, batch: int, device, patterns: Optional[tuple]) -> None:
+    """One _C.combine call from integers (see ``KernelBackend``); ``batch`` only serves
+    the index range check."""
+    _C.combine(*kernel_args, batch, torch.get_num_threads(), *(patterns or layout.NO_PATTERNS))
+
+
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
     """One _C.combine call (see ``kernel_backend.combine_launchers``)."""
-    _C.combine(
-        o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.rows.shape[0], o.k,
-        *o.extra_args, o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
-        out.data_ptr(), o.groups, o.numel, torch.get_num_threads(),
-        *layout.pattern_pointers(patterns),
-    )
+    launch_combine_args(o.kernel_args, o.rows.shape[0] if o.index is not None else 0, None,
+                        layout.pattern_pointers(patterns))
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)
@@ -40,4 +42,4 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
     )
 
 
-BACKEND = KernelBackend("cpu", combine_into, concat_downsample_into, combine_patterns_into)
+BACKEND = KernelBackend("cpu", combine_into, concat_downsample_into, combine_patterns_into, launch_combine_args)

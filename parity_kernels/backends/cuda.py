@@ -16,31 +16,31 @@ from . import layout
 from ..codes import concat_grid
 from .kernel_backend import KernelBackend, combine_launchers
 
-def _aligned(element_size: int, *rows) -> bool:
-    """True when every row (tensor, stride_g, stride_s) starts on a 16-byte boundary."""
-    for t, *strides in rows:
-        if t is None:
-            continue
-        if t.data_ptr() % 16 or any((s * element_size) % 16 for s in strides):
-            return False
-    return True
+_ELEMENT_SIZES = {code: torch.empty(0, dtype=dtype).element_size() for dtype, code in layout.DTYPE_CODES.items()}
+
+
+def _aligned(kernel_args: tuple) -> bool:
+    """True when every source and output row of a combine starts on a 16-byte boundary
+    (``layout.CombineOperands.kernel_args``: pointers and element strides)."""
+    size = _ELEMENT_SIZES[kernel_args[0]]
+    rows, stride_g, stride_s, _, _, extra, extra_g, extra_s, _, _, _, _, out, _, numel = kernel_args[1:]
+    return not any(v % 16 for v in (rows, stride_g * size, stride_s * size, extra, extra_g * size,
+                                    extra_s * size, out, numel * size))
 
 
 def _stream(device: torch.device) -> int:
     return torch.cuda.current_stream(device).cuda_stream
 
 
+def launch_combine_args(kernel_args: tuple, batch: int, device: torch.device, patterns: Optional[tuple]) -> None:
+    """One _C_cuda.combine launch from integers (see ``KernelBackend``) on ``device``'s
+    current stream; ``batch`` is unused (no index range check on the device)."""
+    with torch.cuda.device(device):
+        _C_cuda.combine(*kernel_args, _aligned(kernel_args), _stream(device), *(patterns or layout.NO_PATTERNS))
+
+
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
-    ex = o.extra
-    aligned = _aligned(o.rows.element_size(), (o.rows, o.stride_g, o.stride_s), (out, o.numel),
-                       (ex, ex.stride(0), ex.stride(1)) if ex is not None else (None,))
-    with torch.cuda.device(out.device):
-        _C_cuda.combine(
-            o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.k,
-            *o.extra_args, o.coeffs.data_ptr(), o.coeff_stride_g, o.r,
-            out.data_ptr(), o.groups, o.numel, aligned, _stream(out.device),
-            *layout.pattern_pointers(patterns),
-        )
+    launch_combine_args(o.kernel_args, 0, out.device, layout.pattern_pointers(patterns))
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)
@@ -59,4 +59,4 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
         )
 
 
-BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into, combine_patterns_into)
+BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into, combine_patterns_into, launch_combine_args)

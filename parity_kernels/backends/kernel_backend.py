@@ -18,18 +18,24 @@ def combine_launchers(launch: Callable) -> Tuple[Callable, Callable]:
 
     def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
                      extra: Optional[Tensor] = None) -> None:
-        """Write combine's result into ``out`` (G, r, *S): arguments validated by the caller."""
+        """Write combine's result into ``out`` (G, r, *S): arguments validated by the caller.
+        Returns the operands launched (None for an empty ``out``)."""
         if out.numel() == 0:
-            return
-        launch(out, layout.combine_operands(out, inputs, coeffs, index, extra), None)
+            return None
+        operands = layout.combine_operands(out, inputs, coeffs, index, extra)
+        launch(out, operands, None)
+        return operands
 
     def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
                               available: Tensor, index: Optional[Tensor] = None,
                               extra: Optional[Tensor] = None) -> None:
         """Decode in one launch: group g's coefficients are ``table`` (2**S, r, S)'s entry for
         its row of ``available`` (G, S) bool, and ``ok[g]`` is ``ok_table``'s. Arguments
-        validated by the caller; ``out`` has at least one element per row."""
-        launch(out, layout.combine_operands(out, inputs, table, index, extra), (available.contiguous(), ok_table, ok))
+        validated by the caller; ``out`` has at least one element per row. Returns the
+        operands launched."""
+        operands = layout.combine_operands(out, inputs, table, index, extra)
+        launch(out, operands, (available.contiguous(), ok_table, ok))
+        return operands
 
     return combine_into, combine_patterns_into
 
@@ -43,14 +49,20 @@ class KernelBackend:
     ok_table, available, index, extra)``, where a backend has it, is decode in one launch:
     each group's coefficients looked up in a table by its availability pattern (the
     eager API calls it directly; it is not an op).
+    ``launch_combine_args(kernel_args, batch, device, patterns)``, where a backend has it,
+    launches combine from integers alone (``layout.CombineOperands.kernel_args``, the
+    gathered batch's length or 0, the output's device, and the (mask, ok_table, ok)
+    pointers or None): what ``plans`` replays.
     """
 
     def __init__(self, name: str, combine_into: Callable, concat_downsample_into: Callable,
-                 combine_patterns_into: Optional[Callable] = None) -> None:
+                 combine_patterns_into: Optional[Callable] = None,
+                 launch_combine_args: Optional[Callable] = None) -> None:
         self.name = name
         self.combine_into = combine_into
         self.concat_downsample_into = concat_downsample_into
         self.combine_patterns_into = combine_patterns_into
+        self.launch_combine_args = launch_combine_args
 
     def combine(self, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
                 extra: Optional[Tensor] = None) -> Tensor:

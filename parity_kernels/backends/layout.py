@@ -54,10 +54,13 @@ def _pointer(t: Optional[torch.Tensor]) -> int:
     return t.data_ptr() if t is not None else 0
 
 
+NO_PATTERNS = (0, 0, 0)  # no decode by pattern: null mask, ok_table and ok pointers
+
+
 def pattern_pointers(patterns) -> tuple:
     """(mask, ok_table, ok) pointers of decode-by-pattern tensors; zeros for None."""
     if patterns is None:
-        return 0, 0, 0
+        return NO_PATTERNS
     mask, ok_table, ok = patterns
     return mask.data_ptr(), ok_table.data_ptr(), ok.data_ptr()
 
@@ -65,6 +68,10 @@ def pattern_pointers(patterns) -> tuple:
 class CombineOperands(NamedTuple):
     """Everything a combine launcher needs, in the kernels' terms (all worked out once)."""
 
+    kernel_args: tuple  # the integers both compiled kernels take first (csrc/*/bindings.cpp):
+    # (dtype code, rows pointer, stride_g, stride_s, index pointer or 0, k, extra pointer or 0,
+    #  extra stride_g, extra stride_s, extra count, coeffs pointer, coeff_stride_g, r,
+    #  out pointer, groups, numel)
     groups: int
     r: int
     k: int
@@ -77,9 +84,6 @@ class CombineOperands(NamedTuple):
     coeffs: torch.Tensor  # contiguous (r, S) or (G, r, S)
     num_sources: int  # S = k + e
     coeff_stride_g: int  # r * S for per-group coefficients, 0 for shared ones
-    dtype_code: int  # DTYPE_CODES of the rows
-    index_ptr: int  # 0 without an index
-    extra_args: tuple  # (pointer, stride_g, stride_s, count) of the extra sources, zeros without
 
 
 def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
@@ -89,22 +93,41 @@ def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tens
     On the path of every eager call: plain positional code, no per-field properties.
     """
     rows, stride_g, stride_s, idx = sources(inputs, index)
-    groups, r = out.shape[:2]
+    out_shape = out.shape
+    groups, r = out_shape[0], out_shape[1]
     numel = out.numel() // (groups * r) if groups * r else 0
-    coeffs = coeffs.contiguous()
-    num_sources = coeffs.shape[-1]
-    k = idx.shape[1] if idx is not None else inputs.shape[1]
+    if not coeffs.is_contiguous():
+        coeffs = coeffs.contiguous()
+    coeff_shape = coeffs.shape
+    num_sources = coeff_shape[-1]
+    coeff_stride_g = r * num_sources if len(coeff_shape) == 3 else 0
+    if idx is not None:
+        k = idx.shape[1]
+        index_ptr = idx.data_ptr()
+    else:
+        k = inputs.shape[1]
+        index_ptr = 0
     if extra is not None:
         extra = dense_rows(extra, 2)
         strides = extra.stride()
-        extra_args = (extra.data_ptr(), strides[0], strides[1], num_sources - k)
+        extra_ptr, extra_stride_g, extra_stride_s = extra.data_ptr(), strides[0], strides[1]
     else:
-        extra_args = (0, 0, 0, 0)
-    return CombineOperands(
-        groups, r, k, numel, rows, stride_g, stride_s, idx, extra, coeffs, num_sources,
-        r * num_sources if coeffs.dim() == 3 else 0, DTYPE_CODES[rows.dtype],
-        _pointer(idx), extra_args,
-    )
+        extra_ptr = extra_stride_g = extra_stride_s = 0
+    kernel_args = (DTYPE_CODES[rows.dtype], rows.data_ptr(), stride_g, stride_s, index_ptr, k, extra_ptr,
+                   extra_stride_g, extra_stride_s, num_sources - k, coeffs.data_ptr(), coeff_stride_g, r,
+                   out.data_ptr(), groups, numel)
+    return CombineOperands(kernel_args, groups, r, k, numel, rows, stride_g, stride_s, idx, extra, coeffs,
+                           num_sources, coeff_stride_g)
+
+
+def with_pointers(kernel_args: tuple, rows: torch.Tensor, index: Optional[torch.Tensor],
+                  extra: Optional[torch.Tensor], out: torch.Tensor) -> tuple:
+    """``kernel_args`` of an earlier call with the same metadata, pointing at these tensors
+    (the coefficients' pointer is kept: they belong to the code, not to a call)."""
+    a = kernel_args
+    return (a[0], rows.data_ptr(), a[2], a[3], index.data_ptr() if index is not None else 0, a[5],
+            extra.data_ptr() if extra is not None else 0, a[7], a[8], a[9], a[10], a[11], a[12],
+            out.data_ptr(), a[14], a[15])
 
 
 class ConcatOperands(NamedTuple):

@@ -16,14 +16,14 @@ from .concat_downsample import concat_downsample_into as _concat_into
 def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor], extra: Optional[Tensor]) -> None:
     if index is not None and inputs.device.type == "cpu":
         layout.check_index_range(index, inputs.shape[0])
-    _combine_into(out, inputs, coeffs, index, extra)
+    return _combine_into(out, inputs, coeffs, index, extra)
 
 
 def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
                           available: Tensor, index: Optional[Tensor] = None, extra: Optional[Tensor] = None) -> None:
     if index is not None and inputs.device.type == "cpu":
         layout.check_index_range(index, inputs.shape[0])
-    _combine_patterns_into(out, ok, inputs, table, ok_table, available, index, extra)
+    return _combine_patterns_into(out, ok, inputs, table, ok_table, available, index, extra)
 
 
 def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor]) -> None:

@@ -1,0 +1,92 @@
+"""Launch plans: what a plain eager ``encode``/``decode`` call worked out, kept for the next.
+
+A call that passed every check and launched a compiled kernel directly
+(``ops.direct_backend``) learned things that depend only on its tensors' metadata
+(shapes, strides, dtypes, devices): that the arguments are valid, the output's shape and
+the kernel's integer arguments. Those are kept per code, keyed by that metadata; a later
+call with the same metadata reads its pointers and launches, skipping the checks and the
+layout work (DESIGN §5's host time: decode went from ~19 to ~10 us here).
+
+Never kept: pointers, or any tensor of a call (a plan holds only the code's own
+coefficient tensors). Checked on every call, plan or not: autograd, dispatch and
+torch-function modes, functorch, torch.compile, tensor subclasses, the chosen backend.
+A plan is made only when the kernel reads the tensors in place (no copy to make rows
+dense, no contiguous copy of an index or a mask), so its layout holds for every tensor
+with the same metadata.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from .backends import layout
+
+__all__ = ["CombinePlan", "metadata", "lookup", "store"]
+
+MAX_PLANS = 64  # per code; the table is emptied when full (serving uses a few shapes)
+
+
+def metadata(op: str, a: Optional[Tensor], b: Optional[Tensor] = None, c: Optional[Tensor] = None,
+             d: Optional[Tensor] = None, e: Optional[Tensor] = None) -> Optional[tuple]:
+    """A plan key: ``op`` ("encode", "decode"), then (shape, strides, dtype, device) of
+    each tensor argument (None where absent); None when an argument is not a plain
+    ``torch.Tensor`` (a subclass, a list: such calls take the checked route).
+    Unrolled: this runs on every call."""
+    if not ((a is None or type(a) is Tensor) and (b is None or type(b) is Tensor) and (c is None or type(c) is Tensor)
+            and (d is None or type(d) is Tensor) and (e is None or type(e) is Tensor)):
+        return None
+    return (op,
+            None if a is None else (a.shape, a.stride(), a.dtype, a.device),
+            None if b is None else (b.shape, b.stride(), b.dtype, b.device),
+            None if c is None else (c.shape, c.stride(), c.dtype, c.device),
+            None if d is None else (d.shape, d.stride(), d.dtype, d.device),
+            None if e is None else (e.shape, e.stride(), e.dtype, e.device))
+
+
+class CombinePlan(NamedTuple):
+    """A combine launch with pointers left to fill: everything else about the call."""
+
+    backend: object  # the KernelBackend that made it; a plan is used only with the same one
+    out_shape: torch.Size  # the result's shape
+    kernel_args: tuple  # layout.CombineOperands.kernel_args of the call that made it
+    batch: int  # rows in a gathered batch (index range check), 0 without an index
+    coeffs: Tensor  # the code's coefficient tensor (encode matrix or decode table), kept alive here
+    ok_table: Optional[Tensor]  # decode by pattern: the code's table of recoverable patterns
+
+    def launch(self, out: Tensor, inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor],
+               available: Optional[Tensor] = None, ok: Optional[Tensor] = None) -> None:
+        """Launch into ``out`` for tensors with this plan's metadata; decode by pattern with
+        ``available`` and ``ok``."""
+        args = layout.with_pointers(self.kernel_args, inputs, index, extra, out)
+        patterns = (available.data_ptr(), self.ok_table.data_ptr(), ok.data_ptr()) if ok is not None else None
+        self.backend.launch_combine_args(args, self.batch, out.device, patterns)
+
+
+def lookup(code, key: Optional[tuple]) -> Optional[CombinePlan]:
+    """The plan kept for ``key`` (from ``metadata``) on this code, or None."""
+    if key is None:
+        return None
+    return code._plans.get(key)
+
+
+def store(code, key: Optional[tuple], backend, out: Tensor, operands: layout.CombineOperands,
+          inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor], coeffs: Tensor,
+          available: Optional[Tensor] = None, ok_table: Optional[Tensor] = None) -> None:
+    """Keep the plan of a call that just launched ``operands`` directly (None: nothing
+    launched, an empty output), when its layout
+    holds for any tensors with the same metadata: the kernel read ``inputs``, ``index``,
+    ``extra``, ``coeffs`` and ``available`` in place, and the backend launches from
+    integers."""
+    if key is None or operands is None or getattr(backend, "launch_combine_args", None) is None:
+        return
+    if (operands.rows is not inputs or operands.index is not index or operands.extra is not extra
+            or operands.coeffs is not coeffs or (available is not None and not available.is_contiguous())):
+        return
+    plans = code._plans
+    if len(plans) >= MAX_PLANS:
+        plans.clear()
+    batch = inputs.shape[0] if index is not None else 0
+    plans[key] = CombinePlan(backend, out.shape, operands.kernel_args, batch, coeffs, ok_table)
