@@ -76,3 +76,26 @@ def test_image_smaller_than_the_grid_is_refused():
         pk.encode(torch.randn(1, 9, 3, 2, 8), pk.ConcatCode(9))
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
         pk.encode(torch.randn(1, 4, 8, 8), pk.ConcatCode(4))
+
+
+@pytest.mark.parametrize("k", [9, 16, 25])
+def test_wide_windows_and_full_size_images(k, poisoned_outputs):
+    """224-pixel images (k = 9: overlapping 3- and 4-wide windows, each read from the
+    window-sum rows) and grids of 4 and 5 columns (windows up to 6 wide: the general loop)."""
+    code = pk.ConcatCode(k)
+    x = torch.randn(1, k, 2, 224, 224)
+    got = pk.encode(x, code)
+    assert_matches(got, reference.concat_downsample(x), reference.concat_downsample(x.double().abs()), torch.float32)
+
+
+@pytest.mark.parametrize("k", [4, 9])
+def test_nan_stays_in_the_windows_that_cover_it(k):
+    """A NaN pixel makes NaN exactly the parity pixels whose window covers it (window sums
+    never mix in an element outside their window, not even times zero)."""
+    code = pk.ConcatCode(k)
+    x = torch.randn(2, k, 1, 40, 37)
+    x[1, k - 1, 0, 17, 22] = float("nan")
+    got = pk.encode(x, code)
+    want = reference.concat_downsample(x)
+    assert got.isnan().any()
+    assert torch.equal(got.isnan(), want.isnan())

@@ -32,25 +32,67 @@ struct AxisMap {
 
 // The columns of one tile: its parity columns' input windows [lo, hi), the reciprocal of
 // each window's width, and whether all windows are the even split into pairs [2o, 2o + 2).
+// Windows of at most kMaxPicked columns are read as one element each of the window-sum
+// rows (see tile_row): pick[o] = (width - 1) * stride + (lo[o] - lo[0]).
+constexpr int64_t kMaxPicked = 4;
+// Rows below the current window whose cache lines are prefetched (windowed path).
+constexpr int64_t kPrefetchRows = 8;
+
 template <typename Acc>
 struct TileColumns {
   const int64_t* lo;
   const int64_t* hi;
   const Acc* inv_width;
+  const int64_t* pick;
   int64_t count;
   bool pairs;
   int64_t max_width;  // widest window
 };
 
+// colsum[x] = sum of rows [y0, y1) at column x, for x in [0, span): one pass, the rows
+// added in registers (heights of 2 to 4 rows are the usual bins), every element read once.
+template <typename T>
+inline void column_sums(typename Element<T>::Acc* __restrict colsum, const T* __restrict first, int64_t width,
+                        int64_t rows, int64_t span) {
+  using Acc = typename Element<T>::Acc;
+  const T* __restrict r0 = first;
+  const T* __restrict r1 = first + width;
+  const T* __restrict r2 = first + 2 * width;
+  const T* __restrict r3 = first + 3 * width;
+  switch (rows) {
+    case 2:
+      for (int64_t x = 0; x < span; ++x) colsum[x] = Element<T>::load(r0 + x) + Element<T>::load(r1 + x);
+      return;
+    case 3:
+      for (int64_t x = 0; x < span; ++x)
+        colsum[x] = Element<T>::load(r0 + x) + Element<T>::load(r1 + x) + Element<T>::load(r2 + x);
+      return;
+    case 4:
+      for (int64_t x = 0; x < span; ++x)
+        colsum[x] = (Element<T>::load(r0 + x) + Element<T>::load(r1 + x)) +
+                    (Element<T>::load(r2 + x) + Element<T>::load(r3 + x));
+      return;
+    default:
+      std::fill(colsum, colsum + span, Acc(0));
+      for (int64_t y = 0; y < rows; ++y) {
+        const T* __restrict row = first + y * width;
+        for (int64_t x = 0; x < span; ++x) colsum[x] += Element<T>::load(row + x);
+      }
+  }
+}
+
 // dst[o] = mean of channel rows [y0, y1) x the tile's column windows. Even pairs: summed
 // row by row into acc. Other windows (tile widths that do not divide the image, e.g. k = 8
 // or 9 on 224 pixels: windows of 3 or 4 columns, some overlapping): first the column sums
-// of the rows over the columns the windows span, in ``colsum`` (contiguous adds that
-// vectorise, and every input element read once), then each window summed from those.
+// over the columns the windows span (``column_sums``), then the sums of every run of 2, 3
+// and 4 of those (contiguous adds that vectorise), laid out as rows of ``stride`` in
+// ``sums``; each window is then one read, ``sums[pick[o]]``. Every window sum adds
+// exactly its own elements (a NaN stays in the windows that cover it).
 template <typename T>
 inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc,
-                     typename Element<T>::Acc* __restrict colsum, const T* __restrict channel, int64_t width,
-                     int64_t y0, int64_t y1, const TileColumns<typename Element<T>::Acc>& cols) {
+                     typename Element<T>::Acc* __restrict sums, int64_t stride, const T* __restrict channel,
+                     int64_t width, int64_t height, int64_t y0, int64_t y1,
+                     const TileColumns<typename Element<T>::Acc>& cols) {
   using Acc = typename Element<T>::Acc;
   const int64_t count = cols.count;
   if (cols.pairs) {
@@ -62,17 +104,28 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
     }
   } else {
     const int64_t x0 = cols.lo[0], span = cols.hi[count - 1] - x0;
-    std::fill(colsum, colsum + span, Acc(0));
-    for (int64_t y = y0; y < y1; ++y) {
-      const T* __restrict row = channel + y * width + x0;
-      for (int64_t x = 0; x < span; ++x) colsum[x] += Element<T>::load(row + x);
+    {  // the rows a couple of windows below, on their way while this one is summed
+      const int64_t ahead = std::min(y1 + kPrefetchRows, height);
+      const char* from = reinterpret_cast<const char*>(channel + std::min(y0 + kPrefetchRows, ahead) * width + x0);
+      const char* to = reinterpret_cast<const char*>(channel + ahead * width);
+      for (; from < to; from += 64) __builtin_prefetch(from);
     }
-    if (cols.max_width <= 4) {  // the usual case: fixed four reads a window, selects, no branches
-      for (int64_t o = 0; o < count; ++o) {
-        const Acc* c = colsum + (cols.lo[o] - x0);
-        const int64_t w = cols.hi[o] - cols.lo[o];
-        acc[o] = c[0] + (w > 1 ? c[1] : Acc(0)) + (w > 2 ? c[2] : Acc(0)) + (w > 3 ? c[3] : Acc(0));
+    // row 0 of sums: single columns (what lies past the span only enters sums never picked)
+    Acc* __restrict colsum = sums;
+    column_sums<T>(colsum, channel + y0 * width + x0, width, y1 - y0, span);
+    if (cols.max_width <= kMaxPicked) {
+      Acc* __restrict two = sums + stride;
+      Acc* __restrict three = sums + 2 * stride;
+      Acc* __restrict four = sums + 3 * stride;
+      for (int64_t x = 0; x < span; ++x) {
+        const Acc s2 = colsum[x] + colsum[x + 1];
+        const Acc s3 = s2 + colsum[x + 2];
+        two[x] = s2;
+        three[x] = s3;
+        four[x] = s3 + colsum[x + 3];
       }
+      const int64_t* __restrict pick = cols.pick;
+      for (int64_t o = 0; o < count; ++o) acc[o] = sums[pick[o]];
     } else {
       for (int64_t o = 0; o < count; ++o) {
         Acc sum = 0;
@@ -94,43 +147,70 @@ void concat_typed(const ConcatArgs& a) {
   const AxisMap ys(a.height, a.grid_rows), xs(a.width, a.grid_cols);
   std::vector<Acc> inv_width(a.width);
   for (int64_t x = 0; x < a.width; ++x) inv_width[x] = Acc(1) / static_cast<Acc>(xs.hi[x] - xs.lo[x]);
+  const int64_t stride = a.width + kMaxPicked;  // a row of window sums, padded for the widest run
+  std::vector<int64_t> pick(a.width);
   std::vector<TileColumns<Acc>> tiles(a.grid_cols);
   for (int64_t u = 0; u < a.grid_cols; ++u) {
     const int64_t begin = u * a.width / a.grid_cols, count = (u + 1) * a.width / a.grid_cols - begin;
     bool pairs = true;
     int64_t max_width = 0;
     for (int64_t o = 0; o < count; ++o) {
-      pairs = pairs && xs.hi[begin + o] - xs.lo[begin + o] == 2 && xs.lo[begin + o] == xs.lo[begin] + 2 * o;
-      max_width = std::max(max_width, xs.hi[begin + o] - xs.lo[begin + o]);
+      const int64_t w = xs.hi[begin + o] - xs.lo[begin + o];
+      pairs = pairs && w == 2 && xs.lo[begin + o] == xs.lo[begin] + 2 * o;
+      max_width = std::max(max_width, w);
+      pick[begin + o] = (w - 1) * stride + (xs.lo[begin + o] - xs.lo[begin]);
     }
-    tiles[u] = {xs.lo.data() + begin, xs.hi.data() + begin, inv_width.data() + begin, count, pairs, max_width};
+    tiles[u] = {xs.lo.data() + begin, xs.hi.data() + begin, inv_width.data() + begin, pick.data() + begin,
+                count, pairs, max_width};
   }
   const int64_t plane = a.height * a.width;
-  const int64_t rows_total = a.groups * a.channels * a.height;
+  bool all_pairs = true;
+  for (const auto& t : tiles) all_pairs = all_pairs && t.pairs;
+  // Work items. Even pairs (k = 2, 4 on even sizes): one parity row of one channel, its
+  // tiles' images read row by row side by side (several streams keep more reads in
+  // flight). Other windows: one tile of one channel, its image read top to bottom with
+  // software prefetch a few rows ahead (their window arithmetic leaves the hardware
+  // prefetchers behind otherwise).
+  const int64_t tiles_per_image = a.grid_rows * a.grid_cols;
+  const int64_t per_channel = all_pairs ? a.height : tiles_per_image;
+  const int64_t items = a.groups * a.channels * per_channel;
 
   // Small calls stay on the calling thread (see combine_impl.h).
   const int64_t bytes = a.groups * (a.k + 1) * a.channels * plane * static_cast<int64_t>(sizeof(T));
   const int threads = bytes >= (int64_t(1) << 20) ? a.threads : 1;
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<Acc> acc(a.width), colsum(a.width + 3, Acc(0));  // + 3: fixed 4-wide reads stay inside
+    // window sums: rows of single columns and runs of 2, 3, 4 (zero padding past the span)
+    std::vector<Acc> acc(a.width), sums(kMaxPicked * stride, Acc(0));
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < rows_total; ++item) {
-      const int64_t oy = item % a.height;
-      const int64_t c = (item / a.height) % a.channels;
-      const int64_t g = item / (a.height * a.channels);
-      T* dst = out + item * a.width;
-      for (int64_t u = 0; u < a.grid_cols; ++u) {  // one tile of this parity row at a time
-        const TileColumns<Acc>& cols = tiles[u];
-        T* tile_dst = dst + (cols.lo - xs.lo.data());
-        const int64_t s = ys.tile[oy] * a.grid_cols + u;
-        if (s >= a.k) {
-          for (int64_t o = 0; o < cols.count; ++o) Element<T>::store(tile_dst + o, Acc(0));
-          continue;
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t part = item % per_channel;
+      const int64_t c = (item / per_channel) % a.channels;
+      const int64_t g = item / (per_channel * a.channels);
+      T* plane_dst = out + (g * a.channels + c) * plane;
+      // rows [oy0, oy1) of tiles [u0, u1)
+      int64_t oy0, oy1, u0, u1;
+      if (all_pairs) {
+        oy0 = part, oy1 = part + 1, u0 = 0, u1 = a.grid_cols;
+      } else {
+        const int64_t band = part / a.grid_cols;
+        oy0 = band * a.height / a.grid_rows, oy1 = (band + 1) * a.height / a.grid_rows;
+        u0 = part % a.grid_cols, u1 = u0 + 1;
+      }
+      for (int64_t oy = oy0; oy < oy1; ++oy) {
+        for (int64_t u = u0; u < u1; ++u) {
+          const TileColumns<Acc>& cols = tiles[u];
+          T* tile_dst = plane_dst + oy * a.width + (cols.lo - xs.lo.data());
+          const int64_t s = ys.tile[oy] * a.grid_cols + u;
+          if (s >= a.k) {  // the grid's spare tiles stay black
+            for (int64_t o = 0; o < cols.count; ++o) Element<T>::store(tile_dst + o, Acc(0));
+            continue;
+          }
+          const T* image = a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
+                                   : inputs + g * a.in_stride_g + s * a.in_stride_s;
+          tile_row<T>(tile_dst, acc.data(), sums.data(), stride, image + c * plane, a.width, a.height,
+                      ys.lo[oy], ys.hi[oy], cols);
         }
-        const T* image = a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
-                                 : inputs + g * a.in_stride_g + s * a.in_stride_s;
-        tile_row<T>(tile_dst, acc.data(), colsum.data(), image + c * plane, a.width, ys.lo[oy], ys.hi[oy], cols);
       }
     }
   }
