@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import parity_kernels as pk
 from parity_kernels import reference
 
 from conftest import DTYPES, all_codes, assert_matches, make_code, random_inputs, term_scale
@@ -59,3 +60,30 @@ def test_baseline_instruction_set_kernel_too():
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", ["sum", "cauchy", "berrut"])
+def test_large_calls_on_one_and_two_threads(name, threads, poisoned_outputs):
+    """Calls past the CPU kernel's 1 MB threading threshold, and outputs past its 8 MB
+    non-temporal-store threshold, on the calling thread alone and split across two."""
+    code = make_code(name, 4, 2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.randn(4, 4, 2**19 + 37)  # 32 MB in; sum: an 8 MB parity
+        parity = pk.encode(x, code)
+        assert_matches(parity, reference.encode(x, code), term_scale(x, code.encode_matrix()), torch.float32)
+        available = torch.ones(4, code.num_sources, dtype=torch.bool)
+        available[:, 1] = False
+        outputs = None
+        if code.systematic:
+            outputs = x.clone()
+            outputs[:, 1] = float("nan")  # missing: never read
+        y, ok = pk.decode(outputs, parity, available, code)
+        want, want_ok = reference.decode(outputs, parity, available, code)
+        assert torch.equal(ok, want_ok) and bool(ok.all())
+        assert torch.isfinite(y).all()
+        torch.testing.assert_close(y.double(), want, rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_num_threads(previous)
