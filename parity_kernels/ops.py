@@ -161,9 +161,9 @@ def direct_backend(first: Tensor, tensors):
     """The KernelBackend whose ``*_into`` launchers may run this call directly, or None.
 
     Calling the launcher does exactly what the op would for plain CPU/CUDA tensors in
-    eager mode with nothing that intercepts ops: no torch.compile tracing, no dispatch or
-    torch-function mode (FakeTensorMode, FlopCounterMode, ...), no functorch transform, no
-    tensor subclass. It skips the dispatcher's trip into Python (~12 us of a ~25 us call on
+    eager mode with nothing that intercepts ops: no torch.compile or torch.jit tracing, no
+    dispatch or torch-function mode (FakeTensorMode, FlopCounterMode, ...), no functorch
+    transform, no tensor subclass. It skips the dispatcher's trip into Python (~12 us of a ~25 us call on
     tiny tensors); every test here is a flag read. Under the profiler ``launch`` labels
     the launch so profiles still name it.
     ``tensors``: every argument of the call, None for an absent optional one.
@@ -177,7 +177,8 @@ def direct_backend(first: Tensor, tensors):
 def plain_backend(first: Tensor):
     """``direct_backend`` for arguments already known to be plain tensors: the flags only."""
     if (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
-            or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()):
+            or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()
+            or torch._C._get_tracing_state()):  # torch.jit.trace records ops, so it must see one
         return None
     # is_cuda / is_cpu: flag reads (first.device builds a device object, ~0.4 us)
     return dispatch.backend_for("cuda") if first.is_cuda else dispatch.backend_for("cpu") if first.is_cpu else None

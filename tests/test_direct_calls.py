@@ -130,3 +130,24 @@ def test_decode_by_pattern_matches_the_op_path(code, gathered):
     assert "parity_kernels.combine_out.default" in log.names
     assert torch.equal(ok, ok_op) and not bool(ok.all())  # some patterns are unrecoverable
     torch.testing.assert_close(y, y_op, rtol=1e-6, atol=1e-6, equal_nan=False)
+
+
+def test_jit_trace_records_the_ops():
+    """torch.jit.trace sees encode and decode (a direct launch would be invisible to it and
+    the trace would replay garbage), even after eager calls of the same metadata kept plans."""
+    code, x, outputs, available = _case()
+
+    def coded_round_trip(x, outputs, available):
+        parity = pk.encode(x, code)
+        return pk.decode(outputs, parity, available, code)
+
+    coded_round_trip(x, outputs, available)  # plain eager first: plans kept
+    traced = torch.jit.trace(coded_round_trip, (x, outputs, available), check_trace=False)
+    kinds = [node.kind() for node in traced.graph.nodes()]
+    assert kinds.count("parity_kernels::combine_out") == 2, kinds
+    fresh = torch.randn_like(x)
+    fresh_outputs = fresh.clone()
+    fresh_outputs[:, 1] = float("nan")
+    y, ok = traced(fresh, fresh_outputs, available)
+    assert bool(ok.all())
+    torch.testing.assert_close(y, fresh, rtol=1e-4, atol=1e-4)

@@ -15,6 +15,7 @@ from . import layout
 from ..codes import concat_grid
 from .kernel_backend import KernelBackend, combine_launchers
 
+
 def launch_combine_args(kernel_args: tuple, batch: int, device, patterns: Optional[tuple]) -> None:
     """One _C.combine call from integers (see ``KernelBackend``); ``batch`` only serves
     the index range check."""

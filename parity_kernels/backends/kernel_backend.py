@@ -17,7 +17,7 @@ def combine_launchers(launch: Callable) -> Tuple[Callable, Callable]:
     patterns None or (available (G, S) contiguous bool, ok_table (2**S,) bool, ok (G,) bool)."""
 
     def combine_into(out: Tensor, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
-                     extra: Optional[Tensor] = None) -> None:
+                     extra: Optional[Tensor] = None) -> Optional[layout.CombineOperands]:
         """Write combine's result into ``out`` (G, r, *S): arguments validated by the caller.
         Returns the operands launched (None for an empty ``out``)."""
         if out.numel() == 0:
@@ -28,7 +28,7 @@ def combine_launchers(launch: Callable) -> Tuple[Callable, Callable]:
 
     def combine_patterns_into(out: Tensor, ok: Tensor, inputs: Tensor, table: Tensor, ok_table: Tensor,
                               available: Tensor, index: Optional[Tensor] = None,
-                              extra: Optional[Tensor] = None) -> None:
+                              extra: Optional[Tensor] = None) -> layout.CombineOperands:
         """Decode in one launch: group g's coefficients are ``table`` (2**S, r, S)'s entry for
         its row of ``available`` (G, S) bool, and ``ok[g]`` is ``ok_table``'s. Arguments
         validated by the caller; ``out`` has at least one element per row. Returns the
