@@ -18,6 +18,7 @@ import math
 from typing import Optional, Tuple
 
 import torch
+import torch.autograd.forward_ad as _forward_ad
 from torch import Tensor
 
 from . import ops, plans
@@ -66,6 +67,20 @@ def _needs_autograd(*tensors) -> bool:
     return False
 
 
+def _refuse_tangents(*tensors) -> None:
+    """Forward-mode AD is not implemented (the ops register a backward only): a dual
+    tensor would come out without its tangent, silently. Costs an int read unless a
+    forward-AD level is open."""
+    if _forward_ad._current_level < 0:
+        return
+    for t in tensors:
+        if isinstance(t, Tensor) and _forward_ad.unpack_dual(t).tangent is not None:
+            raise NotImplementedError(
+                "parity_kernels: forward-mode AD (dual tensors) is not supported by encode/decode; "
+                "use reverse mode (backward), or encode/decode the tangents yourself: both are linear"
+            )
+
+
 def _check_out_autograd(*tensors) -> None:
     if _needs_autograd(*tensors):
         raise ValueError("out: writing into a caller's buffer does not support autograd; call without out=")
@@ -100,6 +115,7 @@ def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None, out: Optio
         _check_tensor("x", x, 1)
         _check_groups(groups, code.k, x.device)
         item = tuple(x.shape[1:])
+    _refuse_tangents(x)
     if isinstance(code, ConcatCode):
         if len(item) != 3:
             raise ValueError(f"x: ConcatCode expects images of shape (C, H, W), got item shape {item}")
@@ -161,6 +177,7 @@ def decode(
     device = coded_outputs.device
     if available.device != device:
         raise ValueError(f"available: expected device {device}, got {available.device}")
+    _refuse_tangents(outputs, coded_outputs)
     if isinstance(code, BerrutCode):
         if outputs is not None or groups is not None:
             raise ValueError("outputs: BerrutCode is not systematic; pass outputs=None and no groups")

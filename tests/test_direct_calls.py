@@ -151,3 +151,19 @@ def test_jit_trace_records_the_ops():
     y, ok = traced(fresh, fresh_outputs, available)
     assert bool(ok.all())
     torch.testing.assert_close(y, fresh, rtol=1e-4, atol=1e-4)
+
+
+def test_forward_mode_ad_is_refused_not_dropped():
+    """Dual tensors would lose their tangents in the kernels: a clear error instead; a
+    forward-AD level with plain tensors still computes."""
+    import torch.autograd.forward_ad as fwAD
+
+    code, x, outputs, available = _case()
+    parity = pk.encode(x, code)  # eager first: plans kept
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(x, torch.randn_like(x))
+        with pytest.raises(NotImplementedError, match="forward-mode AD"):
+            pk.encode(dual, code)
+        with pytest.raises(NotImplementedError, match="forward-mode AD"):
+            pk.decode(outputs, fwAD.make_dual(parity, torch.randn_like(parity)), available, code)
+        torch.testing.assert_close(pk.encode(x, code), parity)
