@@ -132,6 +132,8 @@ def test_decode_by_pattern_matches_the_op_path(code, gathered):
     torch.testing.assert_close(y, y_op, rtol=1e-6, atol=1e-6, equal_nan=False)
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shape checks: constants in a trace
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.trace itself
 def test_jit_trace_records_the_ops():
     """torch.jit.trace sees encode and decode (a direct launch would be invisible to it and
     the trace would replay garbage), even after eager calls of the same metadata kept plans."""
@@ -153,6 +155,7 @@ def test_jit_trace_records_the_ops():
     torch.testing.assert_close(y, fresh, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's forward AD scripts a helper
 def test_forward_mode_ad_is_refused_not_dropped():
     """Dual tensors would lose their tangents in the kernels: a clear error instead; a
     forward-AD level with plain tensors still computes."""
