@@ -47,7 +47,9 @@ struct TileColumns {
   int64_t count;
   bool pairs;
   int64_t max_width;  // widest window
+  unsigned widths;    // bit w - 1 set where a window is w wide (w <= kMaxPicked)
 };
+constexpr unsigned kOnlyFour = 1u << 3, kOneOrTwo = 1u | 2u;
 
 // colsum[x] = sum of rows [y0, y1) at column x, for x in [0, span): one pass, the rows
 // added in registers (heights of 2 to 4 rows are the usual bins), every element read once.
@@ -117,15 +119,29 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
       Acc* __restrict two = sums + stride;
       Acc* __restrict three = sums + 2 * stride;
       Acc* __restrict four = sums + 3 * stride;
-      for (int64_t x = 0; x < span; ++x) {
-        const Acc s2 = colsum[x] + colsum[x + 1];
-        const Acc s3 = s2 + colsum[x + 2];
-        two[x] = s2;
-        three[x] = s3;
-        four[x] = s3 + colsum[x + 3];
+      if (cols.widths == kOnlyFour) {  // k = 9 on 224 px: 74-column tiles, all windows 4 wide
+        for (int64_t x = 0; x < span; ++x) four[x] = (colsum[x] + colsum[x + 1]) + (colsum[x + 2] + colsum[x + 3]);
+      } else if ((cols.widths & kOneOrTwo) == 0) {  // 3 and 4 wide (75-column tiles)
+        for (int64_t x = 0; x < span; ++x) {
+          const Acc s3 = colsum[x] + colsum[x + 1] + colsum[x + 2];
+          three[x] = s3;
+          four[x] = s3 + colsum[x + 3];
+        }
+      } else {
+        for (int64_t x = 0; x < span; ++x) {
+          const Acc s2 = colsum[x] + colsum[x + 1];
+          const Acc s3 = s2 + colsum[x + 2];
+          two[x] = s2;
+          three[x] = s3;
+          four[x] = s3 + colsum[x + 3];
+        }
       }
+      // each window one read, scaled and stored
       const int64_t* __restrict pick = cols.pick;
-      for (int64_t o = 0; o < count; ++o) acc[o] = sums[pick[o]];
+      const Acc inv_height = Acc(1) / static_cast<Acc>(y1 - y0);
+      const Acc* __restrict inv_width = cols.inv_width;
+      for (int64_t o = 0; o < count; ++o) Element<T>::store(dst + o, sums[pick[o]] * inv_height * inv_width[o]);
+      return;
     } else {
       for (int64_t o = 0; o < count; ++o) {
         Acc sum = 0;
@@ -154,14 +170,16 @@ void concat_typed(const ConcatArgs& a) {
     const int64_t begin = u * a.width / a.grid_cols, count = (u + 1) * a.width / a.grid_cols - begin;
     bool pairs = true;
     int64_t max_width = 0;
+    unsigned widths = 0;
     for (int64_t o = 0; o < count; ++o) {
       const int64_t w = xs.hi[begin + o] - xs.lo[begin + o];
       pairs = pairs && w == 2 && xs.lo[begin + o] == xs.lo[begin] + 2 * o;
       max_width = std::max(max_width, w);
+      if (w <= kMaxPicked) widths |= 1u << (w - 1);
       pick[begin + o] = (w - 1) * stride + (xs.lo[begin + o] - xs.lo[begin]);
     }
     tiles[u] = {xs.lo.data() + begin, xs.hi.data() + begin, inv_width.data() + begin, pick.data() + begin,
-                count, pairs, max_width};
+                count, pairs, max_width, widths};
   }
   const int64_t plane = a.height * a.width;
   bool all_pairs = true;
