@@ -35,3 +35,11 @@ def test_bench_quick_writes_json_and_plot(tmp_path):
     assert 0 < report["overhead"]["percent"]
     assert set(report["overhead"]["host_us"]) == {"torch x.sum(1)", "encode", "encode out=", "decode"}
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_cases_filter(tmp_path):
+    out_json = tmp_path / "one.json"
+    run_cli("bench", "--quick", "--device", "cpu", "--no-overhead", "--cases", "decode SumCode(k=4) 1x4x4096",
+            "--json", str(out_json))
+    cases = json.loads(out_json.read_text())["cases"]
+    assert [(c["op"], c["code"], c["shape"]) for c in cases] == [("decode", "SumCode(k=4)", "1x4x4096")]

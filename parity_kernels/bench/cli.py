@@ -30,8 +30,13 @@ def wants_compile(case: case_lib.Case, quick: bool) -> bool:
         and case.dtype in (torch.float32, torch.float16)
 
 
-def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead: bool = True) -> list:
-    selected = case_lib.all_cases(device, quick)
+def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead: bool = True,
+        only=None) -> list:
+    """Time every case (``only``: those whose name contains it), print the table, write
+    JSON / PNG when asked; returns the rows."""
+    selected = [case for case in case_lib.all_cases(device, quick) if only is None or only in case.name]
+    if not selected:
+        raise SystemExit(f"parity-kernels bench: no case name contains {only!r}")
     rows, start = [], time.time()
     for i, case in enumerate(selected):
         _progress(i, len(selected), case.name, start)
