@@ -87,8 +87,8 @@ inline void column_sums(typename Element<T>::Acc* __restrict colsum, const T* __
 // row by row into acc. Other windows (tile widths that do not divide the image, e.g. k = 8
 // or 9 on 224 pixels: windows of 3 or 4 columns, some overlapping): first the column sums
 // over the columns the windows span (``column_sums``), then the sums of every run of 2, 3
-// and 4 of those (contiguous adds that vectorise), laid out as rows of ``stride`` in
-// ``sums``; each window is then one read, ``sums[pick[o]]``. Every window sum adds
+// or 4 of those that the tile's window widths need (contiguous adds that vectorise), laid
+// out as rows of ``stride`` in ``sums``; each window is then one read, ``sums[pick[o]]``. Every window sum adds
 // exactly its own elements (a NaN stays in the windows that cover it).
 template <typename T>
 inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc,
@@ -136,12 +136,8 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
           four[x] = s3 + colsum[x + 3];
         }
       }
-      // each window one read, scaled and stored
       const int64_t* __restrict pick = cols.pick;
-      const Acc inv_height = Acc(1) / static_cast<Acc>(y1 - y0);
-      const Acc* __restrict inv_width = cols.inv_width;
-      for (int64_t o = 0; o < count; ++o) Element<T>::store(dst + o, sums[pick[o]] * inv_height * inv_width[o]);
-      return;
+      for (int64_t o = 0; o < count; ++o) acc[o] = sums[pick[o]];  // each window one read
     } else {
       for (int64_t o = 0; o < count; ++o) {
         Acc sum = 0;
