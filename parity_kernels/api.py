@@ -181,7 +181,7 @@ def decode(
     if isinstance(code, BerrutCode):
         if outputs is not None or groups is not None:
             raise ValueError("outputs: BerrutCode is not systematic; pass outputs=None and no groups")
-        return _decode(code, coded_outputs, None, None, available, out, item, key)
+        return _decode(code, inputs, None, extra, available, out, item, key)
     if outputs is None:
         raise ValueError(f"outputs: expected the data outputs (G, {code.k}, *O) for {code!r}, got None")
     _check_tensor("outputs", outputs, 1 if groups is not None else 2)
@@ -201,7 +201,7 @@ def decode(
                 f"outputs/groups: expected a batch (B, {', '.join(map(str, item))}) and groups ({num_groups}, {code.k}), "
                 f"got {tuple(outputs_shape)} and {tuple(groups.shape)}"
             )
-    return _decode(code, outputs, groups, coded_outputs, available, out, item, key)
+    return _decode(code, inputs, groups, extra, available, out, item, key)
 
 
 def _decode(code, inputs, index, extra, available, out, item, key):

@@ -164,8 +164,8 @@ def direct_backend(first: Tensor, tensors):
     Calling the launcher does exactly what the op would for plain CPU/CUDA tensors in
     eager mode with nothing that intercepts ops: no torch.compile or torch.jit tracing, no
     dispatch or torch-function mode (FakeTensorMode, FlopCounterMode, ...), no functorch
-    transform, no forward-AD level open, no tensor subclass. It skips the dispatcher's trip into Python (~12 us of a ~25 us call on
-    tiny tensors); every test here is a flag read. Under the profiler ``launch`` labels
+    transform, no forward-AD level open, no tensor subclass. It skips the dispatcher's trip
+    into Python (~12 us of a ~25 us call on tiny tensors); every test here is a flag read. Under the profiler ``launch`` labels
     the launch so profiles still name it.
     ``tensors``: every argument of the call, None for an absent optional one.
     """
@@ -180,7 +180,7 @@ def plain_backend(first: Tensor):
     if (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
             or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()
             or torch._C._get_tracing_state()  # torch.jit.trace records ops, so it must see one
-            or _forward_ad._current_level >= 0):  # dual tensors: their tangents live in the op route
+            or _forward_ad._current_level >= 0):  # dual tensors: refused on the checked route (api)
         return None
     # is_cuda / is_cpu: flag reads (first.device builds a device object, ~0.4 us)
     return dispatch.backend_for("cuda") if first.is_cuda else dispatch.backend_for("cpu") if first.is_cpu else None

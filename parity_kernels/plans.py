@@ -62,7 +62,7 @@ class CombinePlan(NamedTuple):
         """Launch into ``out`` for tensors with this plan's metadata; decode by pattern with
         ``available`` and ``ok``."""
         args = layout.with_pointers(self.kernel_args, inputs, index, extra, out)
-        patterns = (available.data_ptr(), self.ok_table.data_ptr(), ok.data_ptr()) if ok is not None else None
+        patterns = layout.pattern_pointers((available, self.ok_table, ok) if ok is not None else None)
         self.backend.launch_combine_args(args, self.batch, out.device, patterns)
 
 
@@ -77,11 +77,10 @@ def store(code, key: Optional[tuple], backend, out: Tensor, operands: layout.Com
           inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor], coeffs: Tensor,
           available: Optional[Tensor] = None, ok_table: Optional[Tensor] = None) -> None:
     """Keep the plan of a call that just launched ``operands`` directly (None: nothing
-    launched, an empty output), when its layout
-    holds for any tensors with the same metadata: the kernel read ``inputs``, ``index``,
-    ``extra``, ``coeffs`` and ``available`` in place, and the backend launches from
-    integers."""
-    if key is None or operands is None or getattr(backend, "launch_combine_args", None) is None:
+    launched, an empty output), when its layout holds for any tensors with the same
+    metadata: the kernel read ``inputs``, ``index``, ``extra``, ``coeffs`` and ``available``
+    in place, and the backend launches from integers."""
+    if key is None or operands is None or backend.launch_combine_args is None:
         return
     if (operands.rows is not inputs or operands.index is not index or operands.extra is not extra
             or operands.coeffs is not coeffs or (available is not None and not available.is_contiguous())):
