@@ -22,7 +22,7 @@ import torch.autograd.forward_ad as _forward_ad
 from torch import Tensor
 
 from . import ops, plans
-from .checks import SUPPORTED_DTYPES, check_out
+from .checks import SUPPORTED_DTYPES, check_out, check_out_apart
 from .codes import BerrutCode, Code, ConcatCode
 
 __all__ = ["encode", "decode"]
@@ -98,8 +98,9 @@ def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None, out: Optio
     systematic codes, n coded queries for ``BerrutCode``, one tiled image for
     ``ConcatCode`` (whose *S must be (C, H, W)).
 
-    out: optional contiguous buffer of the result's shape and dtype, written and returned
-    (reusing memory saves fresh-page faults on CPU; no autograd through it).
+    out: optional contiguous buffer of the result's shape and dtype, sharing no memory with
+    x (ValueError), written and returned (reusing memory saves fresh-page faults on CPU; no
+    autograd through it).
     """
     code = _check_code(code)
     key = None if isinstance(code, ConcatCode) else plans.metadata("encode", x, groups, out)
@@ -150,7 +151,8 @@ def decode(
     Returns ``(y, ok)``: y (G, k, *O) in the outputs' dtype, available slots copied and
     every recoverable missing slot rebuilt; ok (G,) bool, True where the whole group was
     recovered. Missing slots of groups with ok False are 0. ``out``: optional contiguous
-    (G, k, *O) buffer that receives y (no autograd through it).
+    (G, k, *O) buffer that receives y, sharing no memory with outputs or coded_outputs
+    (ValueError; no autograd through it).
     """
     code = _check_code(code)
     key = plans.metadata("decode", outputs, coded_outputs, available, groups, out)
@@ -236,6 +238,7 @@ def _decode_by_pattern(code, inputs, index, extra, available, out, item, key):
         out = inputs.new_empty(*shape)  # sizes as arguments: ~0.6 us less than one tuple
     else:
         check_out(out, shape, inputs)
+        check_out_apart(out, inputs, extra)
     ok = torch.empty(groups, dtype=torch.bool, device=device)
     operands = ops.launch("decode_by_pattern", backend.combine_patterns_into, out, ok, inputs, table[0], table[1],
                           available, index, extra)
@@ -248,6 +251,8 @@ def _run_plan(plan, inputs, index, extra, out, available=None):
     (``available`` given) returns (y, ok)."""
     if out is None:
         out = inputs.new_empty(*plan.out_shape)
+    else:
+        check_out_apart(out, inputs, extra)
     if available is None:
         ops.launch("combine_into", plan.launch, out, inputs, index, extra)
         return out
@@ -286,6 +291,7 @@ def _launch(op, op_out, launcher, args, differentiable, shape, out):
     and for plain eager tensors the backend's ``launcher`` directly
     (``ops.direct_backend``), every argument validated here. ``backend`` is None except
     for a direct launch."""
+    given = out is not None
     if out is None:
         if _needs_autograd(*differentiable):
             return op(*args), None, None
@@ -295,6 +301,8 @@ def _launch(op, op_out, launcher, args, differentiable, shape, out):
         check_out(out, shape, args[0])
     backend = ops.direct_backend(args[0], args + (out,))
     if backend is None:
-        op_out(*args, out)
+        op_out(*args, out)  # checks out's memory where it runs (KernelBackend.*_out)
         return out, None, None
+    if given:
+        check_out_apart(out, *differentiable)
     return out, backend, ops.launch(launcher, getattr(backend, launcher), out, *args)

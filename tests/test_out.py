@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
 import parity_kernels as pk
+
+from test_direct_calls import _OpLog
 
 CODES = [pk.SumCode(3), pk.LinearCode.cauchy(3, 2), pk.BerrutCode(3, 5), pk.ConcatCode(3)]
 
@@ -63,3 +67,61 @@ def test_torch_compile_with_out():
     buffer = torch.empty(4, 2, 8)
     torch.compile(fn, fullgraph=True)(x, buffer)
     torch.testing.assert_close(buffer, pk.encode(x, code))
+
+
+
+def _overlap_cases():
+    """(code, call(out), a separate out, an out sharing memory with an input) per route of the API."""
+    torch.manual_seed(0)
+    sum_code, cauchy, berrut, concat = pk.SumCode(2), pk.LinearCode.cauchy(2, 2), pk.BerrutCode(2, 4), pk.ConcatCode(2)
+    storage = torch.randn(100)
+    x = storage[:48].view(3, 2, 8)
+    yield (sum_code, lambda out: pk.encode(x, sum_code, out=out),
+           torch.empty(3, 1, 8), storage[40:64].view(3, 1, 8))
+    y = torch.randn(3, 2, 8)
+    yield cauchy, lambda out: pk.encode(y, cauchy, out=out), torch.empty(3, 2, 8), y
+    outputs, coded = torch.randn(4, 2, 8), torch.randn(4, 2, 8)
+    available = torch.tensor([[True, False, True, True]] * 4)
+    decode = lambda out: pk.decode(outputs, coded, available, cauchy, out=out)  # noqa: E731
+    yield cauchy, decode, torch.empty(4, 2, 8), outputs
+    yield cauchy, decode, torch.empty(4, 2, 8), coded
+    values = torch.randn(4, 4, 8)
+    yield (berrut, lambda out: pk.decode(None, values, available, berrut, out=out),
+           torch.empty(4, 2, 8), values.view(-1)[64:].view(4, 2, 8))
+    images = torch.randn(2, 2, 3, 6, 6)
+    yield (concat, lambda out: pk.encode(images, concat, out=out),
+           torch.empty(2, 1, 3, 6, 6), images.view(-1)[:216].view(2, 1, 3, 6, 6))
+
+
+@pytest.mark.parametrize("route", ["first call", "after a plan", "op"])
+def test_out_overlapping_an_input_is_refused(route):
+    """The kernels read their inputs while writing out: shared memory would give wrong
+    results silently, so every route refuses it: the direct launch, a kept plan (same
+    metadata, another address), the op (here under a dispatch mode)."""
+    for code, call, separate, overlapping in _overlap_cases():
+        if route == "after a plan":
+            torch.testing.assert_close(call(separate), call(torch.empty_like(separate)))
+            assert code._plans or isinstance(code, pk.ConcatCode)  # ConcatCode keeps none
+        before = overlapping.clone()
+        with contextlib.ExitStack() as stack:
+            if route == "op":
+                stack.enter_context(_OpLog())
+            with pytest.raises(ValueError, match="out: overlaps the memory of an input"):
+                call(overlapping)
+        assert torch.equal(overlapping, before), code  # refused before anything was written
+
+
+def test_out_beside_the_inputs_in_one_storage_is_accepted():
+    """Only shared addresses are refused: out just past an input (contiguous, or strided:
+    the span runs to its last element) is fine, one element into its span is not."""
+    storage = torch.randn(2 * 3 * 16 + 2 * 8)
+    contiguous = storage[:48].view(2, 3, 8)
+    strided = storage[:96].view(2, 3, 16)[..., ::2]  # last element at 94
+    for x, first_free in ((contiguous, 48), (strided, 95)):
+        for route in (contextlib.nullcontext, _OpLog):
+            out = storage[first_free:first_free + 16].view(2, 1, 8)
+            with route():
+                assert pk.encode(x, pk.SumCode(3), out=out) is out
+            torch.testing.assert_close(out, x.sum(1, keepdim=True))
+            with route(), pytest.raises(ValueError, match="out: overlaps the memory of an input"):
+                pk.encode(x, pk.SumCode(3), out=storage[first_free - 1:first_free + 15].view(2, 1, 8))

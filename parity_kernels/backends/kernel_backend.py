@@ -7,7 +7,7 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..checks import check_out, combine_shapes, concat_shapes
+from ..checks import check_out, check_out_apart, combine_shapes, concat_shapes
 from . import layout
 
 
@@ -80,9 +80,11 @@ class KernelBackend:
     def combine_out(self, inputs, coeffs, index, extra, out) -> None:
         groups, _, r, item = combine_shapes(inputs, coeffs, index, extra)
         check_out(out, (groups, r) + item, inputs)
+        check_out_apart(out, inputs, extra)
         self.combine_into(out, inputs, coeffs, index, extra)
 
     def concat_downsample_out(self, images, index, out) -> None:
         groups, _, chw = concat_shapes(images, index)
         check_out(out, (groups, 1) + chw, images)
+        check_out_apart(out, images)
         self.concat_downsample_into(out, images, index)
