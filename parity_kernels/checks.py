@@ -90,7 +90,8 @@ def concat_shapes(images: Tensor, index: Optional[Tensor]) -> Tuple[int, int, Tu
 
 
 def check_out(out: Tensor, shape: Tuple[int, ...], like: Tensor) -> None:
-    """``out`` must be a contiguous tensor of the result's shape, dtype and device."""
+    """``out`` must be a contiguous tensor of the result's shape, dtype and device, not a
+    negative view (results written through one would read back negated)."""
     if not isinstance(out, Tensor):
         raise TypeError(f"out: expected a torch.Tensor, got {type(out).__name__}")
     if tuple(out.shape) != tuple(shape) or out.dtype != like.dtype or out.device != like.device:
@@ -100,6 +101,8 @@ def check_out(out: Tensor, shape: Tuple[int, ...], like: Tensor) -> None:
         )
     if not out.is_contiguous():
         raise ValueError("out: expected a contiguous tensor")
+    if not torch.compiler.is_compiling() and out.is_neg():  # is_neg() does not trace
+        raise ValueError("out: expected a plain tensor, got a negative view (is_neg()); write into a plain tensor")
 
 
 def _byte_span(t: Tensor) -> Tuple[int, int]:

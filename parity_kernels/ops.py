@@ -164,15 +164,19 @@ def direct_backend(first: Tensor, tensors):
     Calling the launcher does exactly what the op would for plain CPU/CUDA tensors in
     eager mode with nothing that intercepts ops: no torch.compile or torch.jit tracing, no
     dispatch or torch-function mode (FakeTensorMode, FlopCounterMode, ...), no functorch
-    transform, no forward-AD level open, no tensor subclass. It skips the dispatcher's trip
+    transform, no forward-AD level open, no tensor subclass, no negative view (``is_neg()``:
+    the dispatcher materialises those; the launchers read memory as it is). It skips the dispatcher's trip
     into Python (~12 us of a ~25 us call on tiny tensors); every test here is a flag read. Under the profiler ``launch`` labels
     the launch so profiles still name it.
     ``tensors``: every argument of the call, None for an absent optional one.
     """
+    backend = plain_backend(first)  # first: under torch.compile is_neg() does not trace
+    if backend is None:
+        return None
     for t in tensors:
-        if t is not None and type(t) is not Tensor:
+        if t is not None and (type(t) is not Tensor or t.is_neg()):
             return None
-    return plain_backend(first)
+    return backend
 
 
 def plain_backend(first: Tensor):

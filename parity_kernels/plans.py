@@ -34,10 +34,16 @@ def metadata(op: str, a: Optional[Tensor], b: Optional[Tensor] = None, c: Option
              d: Optional[Tensor] = None, e: Optional[Tensor] = None) -> Optional[tuple]:
     """A plan key: ``op`` ("encode", "decode"), then (shape, strides, dtype, device) of
     each tensor argument (None where absent); None when an argument is not a plain
-    ``torch.Tensor`` (a subclass, a list: such calls take the checked route).
+    ``torch.Tensor`` (a subclass, a list) or is a negative view (``is_neg()``, e.g.
+    ``z.conj().imag``): such calls take the checked route; None under torch.compile.
     Unrolled: this runs on every call."""
+    if torch.compiler.is_compiling():  # no plans there (and is_neg() does not trace)
+        return None
     if not ((a is None or type(a) is Tensor) and (b is None or type(b) is Tensor) and (c is None or type(c) is Tensor)
             and (d is None or type(d) is Tensor) and (e is None or type(e) is Tensor)):
+        return None
+    if ((a is not None and a.is_neg()) or (b is not None and b.is_neg()) or (c is not None and c.is_neg())
+            or (d is not None and d.is_neg()) or (e is not None and e.is_neg())):
         return None
     return (op,
             None if a is None else (a.shape, a.stride(), a.dtype, a.device),

@@ -170,3 +170,28 @@ def test_forward_mode_ad_is_refused_not_dropped():
         with pytest.raises(NotImplementedError, match="forward-mode AD"):
             pk.decode(outputs, fwAD.make_dual(parity, torch.randn_like(parity)), available, code)
         torch.testing.assert_close(pk.encode(x, code), parity)
+
+
+def test_negative_views_are_read_with_their_sign():
+    """A tensor with the negative bit (``z.conj().imag`` of complex z; ``torch._neg_view``)
+    holds -value in memory: the launchers read memory as it is, so such calls take the op,
+    whose dispatcher materialises them, also after a plan of the same metadata; a
+    negative-view ``out`` is refused."""
+    torch.manual_seed(5)
+    code, x, outputs, available = _case()
+    pk.encode(x, code), pk.decode(outputs, pk.encode(x, code), available, code)  # plans kept
+    items_of_one = torch.randn(5, 3, 1, dtype=torch.cfloat).conj().imag  # public, read in place
+    assert items_of_one.is_neg()
+    torch.testing.assert_close(pk.encode(items_of_one, code).double(), reference.encode(items_of_one, code))
+    for _ in range(2):  # the second call: a plan of x's metadata exists
+        neg_x = torch._neg_view(-x)
+        torch.testing.assert_close(pk.encode(neg_x, code), pk.encode(x, code))
+        parity = pk.encode(x, code)
+        y, ok = pk.decode(torch._neg_view(-outputs), torch._neg_view(-parity), available, code)
+        assert bool(ok.all())
+        torch.testing.assert_close(y, x, rtol=1e-4, atol=1e-4)
+    images = torch.randn(2, 4, 3, 6, 6)
+    concat = pk.ConcatCode(4)
+    torch.testing.assert_close(pk.encode(torch._neg_view(-images), concat), pk.encode(images, concat))
+    with pytest.raises(ValueError, match="out: expected a plain tensor, got a negative view"):
+        pk.encode(x, code, out=torch._neg_view(torch.empty(5, 2, 7)))
