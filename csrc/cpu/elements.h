@@ -1,7 +1,8 @@
 // Element types of the CPU kernels: loads to the accumulator type, rounding stores.
 // float16 and bfloat16 are carried as uint16_t bit patterns; conversions are bit
 // manipulation (round to nearest even), or, where the translation unit is built for
-// F16C (PK_NATIVE_F16), the compiler's _Float16 conversions, which vectorise.
+// F16C (PK_NATIVE_F16), the compiler's _Float16 conversions. Those stay scalar in loops
+// (GCC 12): hot float16 loops use the F16C helpers below (load_half8, store_row).
 //
 // Everything here has internal linkage, so translation units built for different
 // instruction sets (combine_generic.cpp, combine_avx2.cpp) each get their own copy.
@@ -11,8 +12,13 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "kernels.h"
+
+#if defined(PK_NATIVE_F16)
+#include <immintrin.h>
+#endif
 
 namespace parity_kernels {
 namespace {
@@ -91,6 +97,53 @@ template <> struct Element<BFloat16> {
   static inline Acc load(const BFloat16* p) { return bf16_to_float(p->bits); }
   static inline void store(BFloat16* p, Acc v) { p->bits = float_to_bf16(v); }
 };
+
+#if defined(PK_NATIVE_F16)
+// 8 float16 values at p as floats.
+inline __m256 load_half8(const Half* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// 8 values at p as floats (the AVX2 + F16C builds; T: float, Half, BFloat16).
+template <typename T>
+inline __m256 load8(const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm256_loadu_ps(p);
+  } else if constexpr (std::is_same_v<T, Half>) {
+    return load_half8(p);
+  } else {
+    static_assert(std::is_same_v<T, BFloat16>, "load8: float, Half or BFloat16");
+    const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+  }
+}
+#endif
+
+// dst[i] = src[i] rounded to T, i < n.
+template <typename T>
+inline void store_row(T* __restrict dst, const typename Element<T>::Acc* __restrict src, int64_t n) {
+  int64_t i = 0;
+#if defined(PK_NATIVE_F16)
+  if constexpr (std::is_same_v<T, Half>) {
+    for (; i + 8 <= n; i += 8)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                       _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+#endif
+  for (; i < n; ++i) Element<T>::store(dst + i, src[i]);
+}
+
+// dst[i] = src[i] as the accumulator type, i < n.
+template <typename T>
+inline void load_row(typename Element<T>::Acc* __restrict dst, const T* __restrict src, int64_t n) {
+  int64_t i = 0;
+#if defined(PK_NATIVE_F16)
+  if constexpr (std::is_same_v<T, Half>) {
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_half8(src + i));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = Element<T>::load(src + i);
+}
 
 template <typename T> struct TypeTag { using type = T; };
 
