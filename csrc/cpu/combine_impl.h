@@ -56,30 +56,26 @@ inline void stream_fence() {
 }
 
 #if defined(PK_NATIVE_F16)
-// float16 pass with explicit F16C conversions, 8 lanes at a time (the compiler leaves
-// _Float16 conversions scalar); same contract as pass() below.
-template <int M, bool First, bool Final>
-inline void pass_half(Half* __restrict dst, float* __restrict acc, const Half* const* p, const float* c,
-                      int64_t len) {
+// float16 / bfloat16 pass, 8 lanes at a time with explicit conversions (load8, store8:
+// the compiler leaves _Float16 conversions scalar and vectorises bfloat16 rounding
+// poorly); same contract as pass() below.
+template <typename T, int M, bool First, bool Final>
+inline void pass_vec(T* __restrict dst, float* __restrict acc, const T* const* p, const float* c, int64_t len) {
   int64_t t = 0;
   for (; t + 8 <= len; t += 8) {
     __m256 v = First ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + t);
-    for (int m = 0; m < M; ++m) {
-      const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p[m] + t)));
-      v = _mm256_fmadd_ps(_mm256_set1_ps(c[m]), x, v);
-    }
+    for (int m = 0; m < M; ++m) v = _mm256_fmadd_ps(_mm256_set1_ps(c[m]), load8(p[m] + t), v);
     if (Final) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + t),
-                       _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      store8(dst + t, v);
     } else {
       _mm256_storeu_ps(acc + t, v);
     }
   }
   for (; t < len; ++t) {
     float v = First ? 0.0f : acc[t];
-    for (int m = 0; m < M; ++m) v += c[m] * Element<Half>::load(p[m] + t);
+    for (int m = 0; m < M; ++m) v += c[m] * Element<T>::load(p[m] + t);
     if (Final) {
-      Element<Half>::store(dst + t, v);
+      Element<T>::store(dst + t, v);
     } else {
       acc[t] = v;
     }
@@ -94,8 +90,8 @@ inline void pass(T* __restrict dst, typename Element<T>::Acc* __restrict acc, co
                  const typename Element<T>::Acc* c, int64_t len) {
   using Acc = typename Element<T>::Acc;
 #if defined(PK_NATIVE_F16)
-  if constexpr (std::is_same_v<T, Half>) {
-    pass_half<M, First, Final>(dst, acc, p, c, len);
+  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+    pass_vec<T, M, First, Final>(dst, acc, p, c, len);
     return;
   }
 #endif

@@ -119,15 +119,36 @@ inline __m256 load8(const T* p) {
 }
 #endif
 
+#if defined(PK_NATIVE_F16)
+// Stores 8 floats to p rounded to T (nearest even; float16 by F16C, bfloat16 as
+// float_to_bf16: NaN stays NaN, quiet).
+template <typename T>
+inline void store8(T* p, __m256 v) {
+  if constexpr (std::is_same_v<T, float>) {
+    _mm256_storeu_ps(p, v);
+  } else if constexpr (std::is_same_v<T, Half>) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  } else {
+    static_assert(std::is_same_v<T, BFloat16>, "store8: float, Half or BFloat16");
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd)), 16);
+    const __m256i quiet_nan = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    const __m256i bits = _mm256_blendv_epi8(rounded, quiet_nan, nan);  // 32-bit lanes, values < 2^16
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(bits, bits), 0xd8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  }
+}
+#endif
+
 // dst[i] = src[i] rounded to T, i < n.
 template <typename T>
 inline void store_row(T* __restrict dst, const typename Element<T>::Acc* __restrict src, int64_t n) {
   int64_t i = 0;
 #if defined(PK_NATIVE_F16)
-  if constexpr (std::is_same_v<T, Half>) {
-    for (; i + 8 <= n; i += 8)
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
-                       _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+    for (; i + 8 <= n; i += 8) store8(dst + i, _mm256_loadu_ps(src + i));
   }
 #endif
   for (; i < n; ++i) Element<T>::store(dst + i, src[i]);
