@@ -252,7 +252,7 @@ def _run_plan(plan, inputs, index, extra, out, available=None):
     if out is None:
         out = inputs.new_empty(*plan.out_shape)
     else:
-        check_out_apart(out, inputs, extra)
+        plan.check_apart(out, inputs, extra)
     if available is None:
         ops.launch("combine_into", plan.launch, out, inputs, index, extra)
         return out

@@ -10,7 +10,8 @@ from torch import Tensor
 
 from .codes import concat_grid
 
-__all__ = ["SUPPORTED_DTYPES", "combine_shapes", "concat_shapes", "check_out", "check_out_apart"]
+__all__ = ["SUPPORTED_DTYPES", "combine_shapes", "concat_shapes", "check_out", "check_out_apart", "byte_span_length",
+           "refuse_overlap"]
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
@@ -116,6 +117,17 @@ def _byte_span(t: Tensor) -> Tuple[int, int]:
     return first, first + (last + 1) * t.element_size()
 
 
+def byte_span_length(t: Tensor) -> int:
+    """Bytes from ``t``'s first element to past its last (0 when empty): the same for every
+    tensor of its shape, strides and dtype."""
+    first, end = _byte_span(t)
+    return end - first
+
+
+def refuse_overlap() -> None:
+    raise ValueError("out: overlaps the memory of an input; write the result into a separate buffer")
+
+
 def check_out_apart(out: Tensor, *inputs: Optional[Tensor]) -> None:
     """``out`` (real tensors, read by address) must not share memory with any of ``inputs``
     (None skipped): the kernels read inputs while writing ``out``, so an overlap would give
@@ -127,4 +139,4 @@ def check_out_apart(out: Tensor, *inputs: Optional[Tensor]) -> None:
             continue
         first, end = _byte_span(t)
         if first < out_end and out_first < end and first < end and out_first < out_end and t.device == out.device:
-            raise ValueError("out: overlaps the memory of an input; write the result into a separate buffer")
+            refuse_overlap()

@@ -23,6 +23,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from . import checks
 from .backends import layout
 
 __all__ = ["CombinePlan", "metadata", "lookup", "store"]
@@ -62,6 +63,22 @@ class CombinePlan(NamedTuple):
     batch: int  # rows in a gathered batch (index range check), 0 without an index
     coeffs: Tensor  # the code's coefficient tensor (encode matrix or decode table), kept alive here
     ok_table: Optional[Tensor]  # decode by pattern: the code's table of recoverable patterns
+    spans: tuple  # checks.byte_span_length of out, inputs, extra (0 for None): metadata only
+
+    def check_apart(self, out: Tensor, inputs: Tensor, extra: Optional[Tensor]) -> None:
+        """``checks.check_out_apart`` for tensors of this plan's metadata, from their
+        addresses alone (~0.3 us instead of ~1.3)."""
+        out_len, inputs_len, extra_len = self.spans
+        if out_len == 0:
+            return
+        o = out.data_ptr()
+        i = inputs.data_ptr()
+        if inputs_len and i < o + out_len and o < i + inputs_len:
+            checks.refuse_overlap()
+        if extra_len:
+            e = extra.data_ptr()
+            if e < o + out_len and o < e + extra_len:
+                checks.refuse_overlap()
 
     def launch(self, out: Tensor, inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor],
                available: Optional[Tensor] = None, ok: Optional[Tensor] = None) -> None:
@@ -95,4 +112,6 @@ def store(code, key: Optional[tuple], backend, out: Tensor, operands: layout.Com
     if len(plans) >= MAX_PLANS:
         plans.clear()
     batch = inputs.shape[0] if index is not None else 0
-    plans[key] = CombinePlan(backend, out.shape, operands.kernel_args, batch, coeffs, ok_table)
+    spans = (checks.byte_span_length(out), checks.byte_span_length(inputs),
+             0 if extra is None else checks.byte_span_length(extra))
+    plans[key] = CombinePlan(backend, out.shape, operands.kernel_args, batch, coeffs, ok_table, spans)
