@@ -3,7 +3,7 @@ data reads."""
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import NoReturn, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -124,7 +124,8 @@ def byte_span_length(t: Tensor) -> int:
     return end - first
 
 
-def refuse_overlap() -> None:
+def refuse_overlap() -> NoReturn:
+    """The error of ``check_out_apart`` (and of plans' own check)."""
     raise ValueError("out: overlaps the memory of an input; write the result into a separate buffer")
 
 

@@ -165,9 +165,9 @@ def direct_backend(first: Tensor, tensors):
     eager mode with nothing that intercepts ops: no torch.compile or torch.jit tracing, no
     dispatch or torch-function mode (FakeTensorMode, FlopCounterMode, ...), no functorch
     transform, no forward-AD level open, no tensor subclass, no negative view (``is_neg()``:
-    the dispatcher materialises those; the launchers read memory as it is). It skips the dispatcher's trip
-    into Python (~12 us of a ~25 us call on tiny tensors); every test here is a flag read. Under the profiler ``launch`` labels
-    the launch so profiles still name it.
+    the dispatcher materialises those; the launchers read memory as it is). It skips the
+    dispatcher's trip into Python (~12 us of a ~25 us call on tiny tensors); every test here
+    is a flag read. Under the profiler ``launch`` labels the launch so profiles still name it.
     ``tensors``: every argument of the call, None for an absent optional one.
     """
     backend = plain_backend(first)  # first: under torch.compile is_neg() does not trace

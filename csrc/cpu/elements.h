@@ -2,7 +2,8 @@
 // float16 and bfloat16 are carried as uint16_t bit patterns; conversions are bit
 // manipulation (round to nearest even), or, where the translation unit is built for
 // F16C (PK_NATIVE_F16), the compiler's _Float16 conversions. Those stay scalar in loops
-// (GCC 12): hot float16 loops use the F16C helpers below (load_half8, store_row).
+// (GCC 12), and bfloat16 rounding vectorises poorly: the hot loops of that build use the
+// 8-lane helpers below (load8, store8, store_row).
 //
 // Everything here has internal linkage, so translation units built for different
 // instruction sets (combine_generic.cpp, combine_avx2.cpp) each get their own copy.
@@ -117,9 +118,7 @@ inline __m256 load8(const T* p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
   }
 }
-#endif
 
-#if defined(PK_NATIVE_F16)
 // Stores 8 floats to p rounded to T (nearest even; float16 by F16C, bfloat16 as
 // float_to_bf16: NaN stays NaN, quiet).
 template <typename T>
@@ -152,18 +151,6 @@ inline void store_row(T* __restrict dst, const typename Element<T>::Acc* __restr
   }
 #endif
   for (; i < n; ++i) Element<T>::store(dst + i, src[i]);
-}
-
-// dst[i] = src[i] as the accumulator type, i < n.
-template <typename T>
-inline void load_row(typename Element<T>::Acc* __restrict dst, const T* __restrict src, int64_t n) {
-  int64_t i = 0;
-#if defined(PK_NATIVE_F16)
-  if constexpr (std::is_same_v<T, Half>) {
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_half8(src + i));
-  }
-#endif
-  for (; i < n; ++i) dst[i] = Element<T>::load(src + i);
 }
 
 template <typename T> struct TypeTag { using type = T; };
