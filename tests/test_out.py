@@ -69,7 +69,6 @@ def test_torch_compile_with_out():
     torch.testing.assert_close(buffer, pk.encode(x, code))
 
 
-
 def _overlap_cases():
     """(code, call(out), a separate out, an out sharing memory with an input) per route of the API."""
     torch.manual_seed(0)
