@@ -11,7 +11,7 @@ from torch import Tensor
 from .codes import concat_grid
 
 __all__ = ["SUPPORTED_DTYPES", "combine_shapes", "concat_shapes", "check_out", "check_out_apart", "byte_span_length",
-           "refuse_overlap"]
+           "spans_overlap", "refuse_overlap"]
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
@@ -107,21 +107,25 @@ def check_out(out: Tensor, shape: Tuple[int, ...], like: Tensor) -> None:
 
 
 def _byte_span(t: Tensor) -> Tuple[int, int]:
-    """[first, last + 1) byte addresses of ``t``'s elements; first == end when empty."""
+    """(address of ``t``'s first element, bytes from it to past its last; 0 when empty)."""
     first = t.data_ptr()
     if t.is_contiguous():
-        return first, first + t.nbytes
+        return first, t.nbytes
     if t.numel() == 0:
-        return first, first
+        return first, 0
     last = sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
-    return first, first + (last + 1) * t.element_size()
+    return first, (last + 1) * t.element_size()
 
 
 def byte_span_length(t: Tensor) -> int:
     """Bytes from ``t``'s first element to past its last (0 when empty): the same for every
     tensor of its shape, strides and dtype."""
-    first, end = _byte_span(t)
-    return end - first
+    return _byte_span(t)[1]
+
+
+def spans_overlap(first: int, length: int, other_first: int, other_length: int) -> bool:
+    """Whether two non-empty byte ranges [first, first + length) share an address."""
+    return 0 < length and 0 < other_length and first < other_first + other_length and other_first < first + length
 
 
 def refuse_overlap() -> NoReturn:
@@ -134,10 +138,9 @@ def check_out_apart(out: Tensor, *inputs: Optional[Tensor]) -> None:
     (None skipped): the kernels read inputs while writing ``out``, so an overlap would give
     wrong results silently. Conservative: a strided input whose address range encloses
     ``out`` without touching its elements is refused too. ~0.3 us a contiguous input."""
-    out_first, out_end = _byte_span(out)
+    out_first, out_length = _byte_span(out)
     for t in inputs:
         if t is None:
             continue
-        first, end = _byte_span(t)
-        if first < out_end and out_first < end and first < end and out_first < out_end and t.device == out.device:
+        if spans_overlap(out_first, out_length, *_byte_span(t)) and t.device == out.device:
             refuse_overlap()

@@ -72,13 +72,9 @@ class CombinePlan(NamedTuple):
         if out_len == 0:
             return
         o = out.data_ptr()
-        i = inputs.data_ptr()
-        if inputs_len and i < o + out_len and o < i + inputs_len:
+        if checks.spans_overlap(o, out_len, inputs.data_ptr(), inputs_len) or (
+                extra is not None and checks.spans_overlap(o, out_len, extra.data_ptr(), extra_len)):
             checks.refuse_overlap()
-        if extra_len:
-            e = extra.data_ptr()
-            if e < o + out_len and o < e + extra_len:
-                checks.refuse_overlap()
 
     def launch(self, out: Tensor, inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor],
                available: Optional[Tensor] = None, ok: Optional[Tensor] = None) -> None:

@@ -68,8 +68,8 @@ inline void column_sums(typename Element<T>::Acc* __restrict colsum, const T* __
   if constexpr (std::is_same_v<T, Half>) {  // explicit: the loops below stay scalar for it (GCC 12)
     int64_t x = 0;
     for (; x + 8 <= span; x += 8) {
-      __m256 v = load_half8(first + x);
-      for (int64_t y = 1; y < rows; ++y) v = _mm256_add_ps(v, load_half8(first + y * width + x));
+      __m256 v = load8(first + x);
+      for (int64_t y = 1; y < rows; ++y) v = _mm256_add_ps(v, load8(first + y * width + x));
       _mm256_storeu_ps(colsum + x, v);
     }
     for (; x < span; ++x) {

@@ -100,18 +100,13 @@ template <> struct Element<BFloat16> {
 };
 
 #if defined(PK_NATIVE_F16)
-// 8 float16 values at p as floats.
-inline __m256 load_half8(const Half* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
 // 8 values at p as floats (the AVX2 + F16C builds; T: float, Half, BFloat16).
 template <typename T>
 inline __m256 load8(const T* p) {
   if constexpr (std::is_same_v<T, float>) {
     return _mm256_loadu_ps(p);
   } else if constexpr (std::is_same_v<T, Half>) {
-    return load_half8(p);
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   } else {
     static_assert(std::is_same_v<T, BFloat16>, "load8: float, Half or BFloat16");
     const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -123,12 +118,10 @@ inline __m256 load8(const T* p) {
 // float_to_bf16: NaN stays NaN, quiet).
 template <typename T>
 inline void store8(T* p, __m256 v) {
-  if constexpr (std::is_same_v<T, float>) {
-    _mm256_storeu_ps(p, v);
-  } else if constexpr (std::is_same_v<T, Half>) {
+  if constexpr (std::is_same_v<T, Half>) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   } else {
-    static_assert(std::is_same_v<T, BFloat16>, "store8: float, Half or BFloat16");
+    static_assert(std::is_same_v<T, BFloat16>, "store8: Half or BFloat16");
     const __m256i u = _mm256_castps_si256(v);
     const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
     const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd)), 16);
