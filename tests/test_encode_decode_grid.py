@@ -33,7 +33,8 @@ def test_rows_longer_than_one_chunk(name, dtype, poisoned_outputs):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
 @pytest.mark.parametrize("num_sources", [5, 16, 17, 37])
 def test_many_sources_with_zero_coefficients(num_sources, dtype, poisoned_outputs):
-    """More sources than one round of passes; zero coefficients (the last one too) skip NaN rows."""
+    """More sources than one round of passes; zero coefficients (the last one too) skip NaN rows;
+    rows of one group that read different sources, a copy among them."""
     gen = seed("many", num_sources, str(dtype))
     x = random_inputs((3, num_sources, 2 * 2048 + 5), dtype, gen)
     coeff_dtype = torch.float64 if dtype == torch.float64 else torch.float32
@@ -41,6 +42,11 @@ def test_many_sources_with_zero_coefficients(num_sources, dtype, poisoned_output
     coeffs[:, :, -1] = 0.0
     coeffs[0, :, ::3] = 0.0
     coeffs[1, 2] = 0.0  # a row with no source at all
+    coeffs[2, 0, 1::2] = 0.0  # even sources only, then every source, a copy, one odd source
+    coeffs[2, 2] = 0.0
+    coeffs[2, 2, 2] = 1.0
+    coeffs[2, 3] = 0.0
+    coeffs[2, 3, 1] = 0.5
     x[:, -1] = float("nan")
     x[0, ::3] = float("nan")
     got = torch.ops.parity_kernels.combine(x, coeffs)
