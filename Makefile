@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-parity-kernels
 
-.PHONY: test demo bench venv clean
+.PHONY: test demo bench harness venv clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,15 @@ demo: $(STAMP)
 # cases as a pytest-benchmark suite.
 bench: $(STAMP)
 	$(PY) -m parity_kernels bench --json bench-results.json --plot bench-results.png
+
+# C++ timing harnesses beside memcpy and a plain read (bench/harness/*.cpp; x86-64, g++).
+HARNESS ?= build/harness
+HARNESS_FLAGS := -O3 -fno-math-errno -fopenmp -std=c++17 -Wall -Icsrc/cpu
+harness: $(HARNESS)/kernel_ratio $(HARNESS)/overlap
+
+$(HARNESS)/%: bench/harness/%.cpp $(wildcard csrc/cpu/*.h)
+	mkdir -p $(HARNESS)
+	$(CXX) $(HARNESS_FLAGS) $< -o $@
 
 clean:
 	rm -rf build *.egg-info parity_kernels/*.so

@@ -1,0 +1,215 @@
+// Times the CPU kernels of csrc/cpu (their AVX2 + F16C build) without Python, beside
+// memcpy and a plain vector read of the same input: ratios within one run, for looking
+// inside a `parity-kernels bench` row (which kernel variant, how many threads, how much
+// of the time is memory). Not part of the package; `make harness` builds it.
+//
+//   kernel_ratio combine G k r threads dtype [numel=150528] [reps=20]
+//       out[g, j] = sum_s c[j, s] * x[g, s] for r rows of k sources (all coefficients non-zero)
+//   kernel_ratio concat G k threads dtype [size=224] [reps=20]
+//       ConcatCode's parity of G groups of k images 3 x size x size
+//   dtype: float32, float16 or bfloat16.
+//
+// Prints the minimum over reps of each time, then
+//   copy_fraction = (bytes / ours) / (2 * input bytes / memcpy): the bench's "% copy"
+//   ours_over_read = ours / (plain read of the input)
+// bytes = input read once + output written once. Outputs are filled with NaN first and
+// checked afterwards: a NaN left means the kernel did not write every element.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#if !defined(__x86_64__)
+#error "the harness times the AVX2 build of the kernels: x86-64 only"
+#endif
+#pragma GCC target("avx2,fma,f16c")
+#define PK_NATIVE_F16 1
+#include <immintrin.h>
+
+#include "combine_impl.h"
+#include "concat_impl.h"
+
+namespace parity_kernels {
+bool has_avx2() { return true; }
+void check_index(const int64_t*, int64_t, int64_t) {}
+}  // namespace parity_kernels
+
+using namespace parity_kernels;
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+struct Type {
+  DType code;
+  size_t size;
+};
+
+Type parse_dtype(const std::string& name) {
+  if (name == "float32") return {DType::Float32, 4};
+  if (name == "float16") return {DType::Float16, 2};
+  if (name == "bfloat16") return {DType::BFloat16, 2};
+  std::fprintf(stderr, "dtype: expected float32, float16 or bfloat16, got %s\n", name.c_str());
+  std::exit(2);
+}
+
+// Bytes of n values in [0.5, 1.5) (never zeros), stored as dtype.
+std::vector<uint8_t> filled(size_t n, Type type) {
+  std::vector<uint8_t> bytes(n * type.size);
+  for (size_t i = 0; i < n; ++i) {
+    const float v = 0.5f + static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;
+    if (type.code == DType::Float32) {
+      std::memcpy(bytes.data() + 4 * i, &v, 4);
+    } else {
+      const uint16_t h = type.code == DType::Float16 ? float_to_half(v) : float_to_bf16(v);
+      std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+  }
+  return bytes;
+}
+
+// NaN in every element of out.
+void poison(std::vector<uint8_t>& out, Type type) {
+  const size_t n = out.size() / type.size;
+  for (size_t i = 0; i < n; ++i) {
+    if (type.code == DType::Float32) {
+      const float nan = std::nanf("");
+      std::memcpy(out.data() + 4 * i, &nan, 4);
+    } else {
+      const uint16_t nan = type.code == DType::Float16 ? 0x7e00 : 0x7fc0;
+      std::memcpy(out.data() + 2 * i, &nan, 2);
+    }
+  }
+}
+
+size_t count_nan(const std::vector<uint8_t>& out, Type type) {
+  const size_t n = out.size() / type.size;
+  size_t nans = 0;
+  for (size_t i = 0; i < n; ++i) {
+    float v;
+    if (type.code == DType::Float32) {
+      std::memcpy(&v, out.data() + 4 * i, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, out.data() + 2 * i, 2);
+      v = type.code == DType::Float16 ? half_to_float(h) : bf16_to_float(h);
+    }
+    nans += std::isnan(v);
+  }
+  return nans;
+}
+
+volatile float sink;
+
+// Sum of the input as float32 words, 32 at a time: a plain read (bit patterns of half
+// types summed as floats: the value does not matter, only that every line is loaded).
+void plain_read(const std::vector<uint8_t>& in, int threads) {
+  const float* p = reinterpret_cast<const float*>(in.data());
+  const int64_t n = static_cast<int64_t>(in.size() / 4), parts = 64;
+  float total = 0;
+#pragma omp parallel for num_threads(threads) reduction(+ : total)
+  for (int64_t h = 0; h < parts; ++h) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    const float* q = p + h * (n / parts);
+    for (int64_t i = 0; i + 32 <= n / parts; i += 32) {
+      s0 = _mm256_add_ps(s0, _mm256_loadu_ps(q + i));
+      s1 = _mm256_add_ps(s1, _mm256_loadu_ps(q + i + 8));
+      s2 = _mm256_add_ps(s2, _mm256_loadu_ps(q + i + 16));
+      s3 = _mm256_add_ps(s3, _mm256_loadu_ps(q + i + 24));
+    }
+    float v[8];
+    _mm256_storeu_ps(v, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (float x : v) total += x;
+  }
+  sink = total;
+}
+
+void copy_parts(std::vector<uint8_t>& dst, const std::vector<uint8_t>& src, int threads) {
+  const int64_t parts = 8, part = static_cast<int64_t>(src.size()) / parts;
+#pragma omp parallel for num_threads(threads)
+  for (int64_t h = 0; h < parts; ++h) std::memcpy(dst.data() + h * part, src.data() + h * part, part);
+}
+
+template <typename Kernel>
+int report(const char* what, Kernel kernel, const std::vector<uint8_t>& in, std::vector<uint8_t>& out, Type type,
+           int threads, int reps) {
+  poison(out, type);
+  kernel();
+  const size_t unwritten = count_nan(out, type);
+  std::vector<uint8_t> copy(in.size());
+  double ours = 1e30, memcpy_s = 1e30, read_s = 1e30;
+  for (int rep = 0; rep < reps; ++rep) {  // interleaved: the three see the same machine
+    double t = now();
+    kernel();
+    ours = std::min(ours, now() - t);
+    t = now();
+    copy_parts(copy, in, threads);
+    memcpy_s = std::min(memcpy_s, now() - t);
+    t = now();
+    plain_read(in, threads);
+    read_s = std::min(read_s, now() - t);
+  }
+  const double bytes = static_cast<double>(in.size() + out.size());
+  const double fraction = (bytes / ours) / (2.0 * in.size() / memcpy_s);
+  std::printf("%s: ours %.1f us, memcpy %.1f us, read %.1f us; copy_fraction %.2f ours_over_read %.2f%s\n", what,
+              ours * 1e6, memcpy_s * 1e6, read_s * 1e6, fraction, ours / read_s,
+              unwritten ? " UNWRITTEN OUTPUTS" : "");
+  return unwritten ? 1 : 0;
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: kernel_ratio combine G k r threads dtype [numel] [reps]\n"
+               "       kernel_ratio concat G k threads dtype [size] [reps]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  const std::string op = argv[1];
+  if (op == "combine" && argc >= 7) {
+    const int64_t groups = std::atol(argv[2]), k = std::atol(argv[3]), r = std::atol(argv[4]);
+    const int threads = std::atoi(argv[5]);
+    const Type type = parse_dtype(argv[6]);
+    const int64_t numel = argc > 7 ? std::atol(argv[7]) : 3 * 224 * 224;
+    const int reps = argc > 8 ? std::atoi(argv[8]) : 20;
+    if (groups < 1 || k < 1 || r < 1 || threads < 1 || numel < 1 || reps < 1) return usage();
+    const std::vector<uint8_t> in = filled(groups * k * numel, type);
+    std::vector<uint8_t> out(groups * r * numel * type.size);
+    std::vector<float> coeffs(r * k);
+    for (size_t i = 0; i < coeffs.size(); ++i) coeffs[i] = 0.37f + 0.1f * static_cast<float>(i);
+    const CombineArgs a{type.code, in.data(), k * numel, numel, nullptr, 0, k, nullptr, 0, 0, 0, coeffs.data(), 0,
+                        r, out.data(), groups, numel, threads, nullptr, nullptr, nullptr};
+    char what[128];
+    std::snprintf(what, sizeof what, "combine G=%ld k=%ld r=%ld numel=%ld %s threads=%d", static_cast<long>(groups),
+                  static_cast<long>(k), static_cast<long>(r), static_cast<long>(numel), argv[6], threads);
+    return report(what, [&] { combine_by_dtype(a); }, in, out, type, threads, reps);
+  }
+  if (op == "concat" && argc >= 6) {
+    const int64_t groups = std::atol(argv[2]), k = std::atol(argv[3]);
+    const int threads = std::atoi(argv[4]);
+    const Type type = parse_dtype(argv[5]);
+    const int64_t size = argc > 6 ? std::atol(argv[6]) : 224;
+    const int reps = argc > 7 ? std::atoi(argv[7]) : 20;
+    if (groups < 1 || k < 1 || threads < 1 || size < 1 || reps < 1) return usage();
+    int64_t cols = 1;
+    while (cols * cols < k) ++cols;  // ConcatCode's grid: ceil(sqrt(k)) columns
+    const int64_t rows = (k + cols - 1) / cols, channels = 3, image = channels * size * size;
+    const std::vector<uint8_t> in = filled(groups * k * image, type);
+    std::vector<uint8_t> out(groups * image * type.size);
+    const ConcatArgs a{type.code, in.data(), k * image, image, nullptr, 0, k, channels, size, size, rows, cols,
+                       out.data(), groups, threads};
+    char what[128];
+    std::snprintf(what, sizeof what, "concat G=%ld k=%ld 3x%ldx%ld %s threads=%d", static_cast<long>(groups),
+                  static_cast<long>(k), static_cast<long>(size), static_cast<long>(size), argv[5], threads);
+    return report(what, [&] { concat_by_dtype(a); }, in, out, type, threads, reps);
+  }
+  return usage();
+}
