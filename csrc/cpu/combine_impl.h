@@ -30,6 +30,9 @@ constexpr int64_t kChunk = 1024;  // elements per work item: accumulator stays i
 constexpr int kMaxSources = 16;   // active sources gathered before a round of passes
 // Outputs at least this large bypass the caches (non-temporal stores): they would not
 // stay cached anyway, and normal stores would first read every output line from memory.
+// Not float16/bfloat16 rows that are summed: they cost more arithmetic per byte, and
+// there the core waiting on each burst of non-temporal stores cost more than the reads
+// it saved (bench/harness/kernel_ratio, RESULTS); their copied rows still stream.
 constexpr int64_t kStreamBytes = 8 << 20;
 // Calls moving fewer bytes than this run on one thread.
 constexpr int64_t kParallelBytes = 1 << 20;
@@ -154,6 +157,7 @@ void combine_typed(const CombineArgs& a) {
   const int64_t chunks = (a.numel + kChunk - 1) / kChunk;
   const int64_t items = a.groups * chunks;
   const bool streaming = a.groups * a.r * a.numel * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
+  const bool stream_sums = streaming && sizeof(T) >= 4;  // see kStreamBytes
 
   // Small calls stay on the calling thread: waking a thread pool (possibly while torch's
   // own OpenMP runtime spins on the same cores) costs far more than the work; they skip
@@ -184,7 +188,7 @@ void combine_typed(const CombineArgs& a) {
         int count = 0;
         bool first = true;
         T* dst = out + (g * a.r + j) * a.numel + begin;
-        T* target = streaming ? staged : dst;  // streamed rows are staged in L1 first
+        T* target = stream_sums ? staged : dst;  // streamed rows are staged in L1 first
         for (int64_t s = 0; s < num_sources; ++s) {
           const Acc c = row[s];
           if (c == Acc(0)) continue;  // never read a source whose coefficient is zero
@@ -215,7 +219,7 @@ void combine_typed(const CombineArgs& a) {
         } else {  // only possible after a full round (or with no source at all)
           for (int64_t t = 0; t < len; ++t) Element<T>::store(target + t, first ? Acc(0) : acc[t]);
         }
-        if (streaming)
+        if (stream_sums)
           stream_bytes(reinterpret_cast<char*>(dst), reinterpret_cast<const char*>(staged), len * sizeof(T));
       }
     }
