@@ -56,6 +56,31 @@ constexpr unsigned kOnlyFour = 1u << 3, kOneOrTwo = 1u | 2u;
 // Types the AVX2 + F16C build reads 8 at a time with load8 (elements.h).
 template <typename T>
 constexpr bool kLoad8 = std::is_same_v<T, float> || std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
+
+// The 8 sums p[2i] + p[2i + 1], i < 8, in order: one horizontal add of two loads, lanes put back.
+template <typename T>
+inline __m256 pair_sums8(const T* p) {
+  const __m256 pairs = _mm256_hadd_ps(load8(p), load8(p + 8));
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), 0xd8));
+}
+
+// One-row windows of even pairs (ConcatCode k = 2: tiles as tall as the image):
+// dst[o] = (row[2o] + row[2o + 1]) * inv_width[o], each window summed, scaled and stored
+// at once (the general path's accumulator pass gives the same values: its 1 / height is 1).
+template <typename T>
+inline void one_row_pairs(T* __restrict dst, const T* __restrict row, const TileColumns<float>& cols) {
+  int64_t o = 0;
+  for (; o + 8 <= cols.count; o += 8) {
+    const __m256 v = _mm256_mul_ps(pair_sums8(row + 2 * o), _mm256_loadu_ps(cols.inv_width + o));
+    if constexpr (std::is_same_v<T, float>) {
+      _mm256_storeu_ps(dst + o, v);
+    } else {
+      store8(dst + o, v);
+    }
+  }
+  for (; o < cols.count; ++o)
+    Element<T>::store(dst + o, (Element<T>::load(row + 2 * o) + Element<T>::load(row + 2 * o + 1)) * cols.inv_width[o]);
+}
 #endif
 
 // colsum[x] = sum of rows [y0, y1) at column x, for x in [0, span): one pass, the rows
@@ -121,17 +146,22 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
   using Acc = typename Element<T>::Acc;
   const int64_t count = cols.count;
   if (cols.pairs) {
+#if defined(PK_NATIVE_F16)
+    if constexpr (kLoad8<T>) {
+      if (y1 - y0 == 1) {
+        one_row_pairs<T>(dst, channel + y0 * width + cols.lo[0], cols);
+        return;
+      }
+    }
+#endif
     std::fill(acc, acc + count, Acc(0));
     for (int64_t y = y0; y < y1; ++y) {
       const T* __restrict base = channel + y * width + cols.lo[0];
       int64_t o = 0;
 #if defined(PK_NATIVE_F16)
-      if constexpr (kLoad8<T>) {  // 8 pairs: one horizontal add of two loads, lanes put back in order
-        for (; o + 8 <= count; o += 8) {
-          const __m256 pairs = _mm256_hadd_ps(load8(base + 2 * o), load8(base + 2 * o + 8));
-          const __m256 ordered = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), 0xd8));
-          _mm256_storeu_ps(acc + o, _mm256_add_ps(_mm256_loadu_ps(acc + o), ordered));
-        }
+      if constexpr (kLoad8<T>) {
+        for (; o + 8 <= count; o += 8)
+          _mm256_storeu_ps(acc + o, _mm256_add_ps(_mm256_loadu_ps(acc + o), pair_sums8(base + 2 * o)));
       }
 #endif
       for (; o < count; ++o)
