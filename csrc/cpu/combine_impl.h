@@ -65,6 +65,25 @@ inline void stream_fence() {
 template <typename T, int M, bool First, bool Final>
 inline void pass_vec(T* __restrict dst, float* __restrict acc, const T* const* p, const float* c, int64_t len) {
   int64_t t = 0;
+  if constexpr (std::is_same_v<T, BFloat16>) {  // 16 at a time; acc holds them in load16_bf16's order
+    for (; t + 16 <= len; t += 16) {
+      __m256 lo = First ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + t);
+      __m256 hi = First ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + t + 8);
+      for (int m = 0; m < M; ++m) {
+        __m256 x_lo, x_hi;
+        load16_bf16(p[m] + t, x_lo, x_hi);
+        const __m256 w = _mm256_set1_ps(c[m]);
+        lo = _mm256_fmadd_ps(w, x_lo, lo);
+        hi = _mm256_fmadd_ps(w, x_hi, hi);
+      }
+      if (Final) {
+        store16_bf16(dst + t, lo, hi);
+      } else {
+        _mm256_storeu_ps(acc + t, lo);
+        _mm256_storeu_ps(acc + t + 8, hi);
+      }
+    }
+  }
   for (; t + 8 <= len; t += 8) {
     __m256 v = First ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + t);
     for (int m = 0; m < M; ++m) v = _mm256_fmadd_ps(_mm256_set1_ps(c[m]), load8(p[m] + t), v);
@@ -125,6 +144,18 @@ inline void pass_n(int n, T* dst, typename Element<T>::Acc* acc, const T* const*
     case 3: return pass<T, 3, First, Final>(dst, acc, p, c, len);
     default: return pass<T, 4, First, Final>(dst, acc, p, c, len);
   }
+}
+
+// dst[t] = acc[t] rounded to T, t < len: the accumulator as the passes left it.
+template <typename T>
+inline void store_acc(T* dst, typename Element<T>::Acc* acc, int64_t len) {
+#if defined(PK_NATIVE_F16)
+  if constexpr (std::is_same_v<T, BFloat16>) {  // the pass's own layout (load16_bf16's order)
+    pass_vec<T, 0, false, true>(dst, acc, nullptr, nullptr, len);
+    return;
+  }
+#endif
+  for (int64_t t = 0; t < len; ++t) Element<T>::store(dst + t, acc[t]);
 }
 
 // Sum the active sources over a chunk in passes of up to four; the last pass (when
@@ -216,8 +247,10 @@ void combine_typed(const CombineArgs& a) {
         }
         if (count > 0) {
           run_passes<T>(active, weight, count, first, true, target, acc, len);
-        } else {  // only possible after a full round (or with no source at all)
-          for (int64_t t = 0; t < len; ++t) Element<T>::store(target + t, first ? Acc(0) : acc[t]);
+        } else if (first) {  // no source at all
+          for (int64_t t = 0; t < len; ++t) Element<T>::store(target + t, Acc(0));
+        } else {  // after a full round
+          store_acc<T>(target, acc, len);
         }
         if (stream_sums)
           stream_bytes(reinterpret_cast<char*>(dst), reinterpret_cast<const char*>(staged), len * sizeof(T));

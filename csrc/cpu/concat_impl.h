@@ -60,14 +60,10 @@ constexpr bool kLoad8 = std::is_same_v<T, float> || std::is_same_v<T, Half> || s
 // The 8 sums p[2i] + p[2i + 1], i < 8, in order: one horizontal add of two loads, lanes put back.
 template <typename T>
 inline __m256 pair_sums8(const T* p) {
-  if constexpr (std::is_same_v<T, BFloat16>) {
-    // 16 values in one load; bfloat16 -> float is a 16-bit shift, done by interleaving
-    // zeros below each value. The unpacks take 4 values per 128-bit lane from each half,
-    // so the horizontal add's lanes come out in order.
-    const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    const __m256i zero = _mm256_setzero_si256();
-    return _mm256_hadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, bits)),
-                          _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, bits)));
+  if constexpr (std::is_same_v<T, BFloat16>) {  // load16_bf16's order leaves the adds' lanes in order
+    __m256 lo, hi;
+    load16_bf16(p, lo, hi);
+    return _mm256_hadd_ps(lo, hi);
   } else {
     const __m256 pairs = _mm256_hadd_ps(load8(p), load8(p + 8));
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), 0xd8));

@@ -114,6 +114,17 @@ inline __m256 load8(const T* p) {
   }
 }
 
+// v rounded to bfloat16 as float_to_bf16 does (nearest even; NaN stays NaN, quiet): each
+// result in the low 16 bits of its 32-bit lane.
+inline __m256i bf16_lanes(__m256 v) {
+  const __m256i u = _mm256_castps_si256(v);
+  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd)), 16);
+  const __m256i quiet_nan = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  return _mm256_blendv_epi8(rounded, quiet_nan, nan);  // 32-bit lanes, values < 2^16
+}
+
 // Stores 8 floats to p rounded to T (nearest even; float16 by F16C, bfloat16 as
 // float_to_bf16: NaN stays NaN, quiet).
 template <typename T>
@@ -122,15 +133,25 @@ inline void store8(T* p, __m256 v) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   } else {
     static_assert(std::is_same_v<T, BFloat16>, "store8: Half or BFloat16");
-    const __m256i u = _mm256_castps_si256(v);
-    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd)), 16);
-    const __m256i quiet_nan = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
-    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    const __m256i bits = _mm256_blendv_epi8(rounded, quiet_nan, nan);  // 32-bit lanes, values < 2^16
+    const __m256i bits = bf16_lanes(v);
     const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(bits, bits), 0xd8);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
   }
+}
+
+// 16 bfloat16 values at p as floats in two vectors, in the order the unpacks give:
+// lo = values 0-3 and 8-11, hi = values 4-7 and 12-15 (one load; widening is a 16-bit
+// shift, done by interleaving zeros below each value). store16_bf16 takes that order back.
+inline void load16_bf16(const BFloat16* p, __m256& lo, __m256& hi) {
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  lo = _mm256_castsi256_ps(_mm256_unpacklo_epi16(_mm256_setzero_si256(), bits));
+  hi = _mm256_castsi256_ps(_mm256_unpackhi_epi16(_mm256_setzero_si256(), bits));
+}
+
+// Stores lo, hi (load16_bf16's order) to p[0..16) rounded to bfloat16: the pack
+// interleaves them back in order, per 128-bit lane.
+inline void store16_bf16(BFloat16* p, __m256 lo, __m256 hi) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_packus_epi32(bf16_lanes(lo), bf16_lanes(hi)));
 }
 #endif
 
