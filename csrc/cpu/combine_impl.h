@@ -61,7 +61,9 @@ inline void stream_fence() {
 #if defined(PK_NATIVE_F16)
 // float16 / bfloat16 pass, 8 lanes at a time with explicit conversions (load8, store8:
 // the compiler leaves _Float16 conversions scalar and vectorises bfloat16 rounding
-// poorly); same contract as pass() below.
+// poorly), bfloat16 16 at a time first (load16_bf16, store16_bf16); same contract as
+// pass() below, except that bfloat16's acc holds each 16 in load16_bf16's lane order
+// (store_acc reads it back).
 template <typename T, int M, bool First, bool Final>
 inline void pass_vec(T* __restrict dst, float* __restrict acc, const T* const* p, const float* c, int64_t len) {
   int64_t t = 0;

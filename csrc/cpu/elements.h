@@ -3,7 +3,7 @@
 // manipulation (round to nearest even), or, where the translation unit is built for
 // F16C (PK_NATIVE_F16), the compiler's _Float16 conversions. Those stay scalar in loops
 // (GCC 12), and bfloat16 rounding vectorises poorly: the hot loops of that build use the
-// 8-lane helpers below (load8, store8, store_row).
+// vector helpers below (load8, store8, store_row; load16_bf16, store16_bf16).
 //
 // Everything here has internal linkage, so translation units built for different
 // instruction sets (combine_generic.cpp, combine_avx2.cpp) each get their own copy.
