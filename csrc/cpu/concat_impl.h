@@ -77,12 +77,7 @@ template <typename T>
 inline void one_row_pairs(T* __restrict dst, const T* __restrict row, const TileColumns<float>& cols) {
   int64_t o = 0;
   for (; o + 8 <= cols.count; o += 8) {
-    const __m256 v = _mm256_mul_ps(pair_sums8(row + 2 * o), _mm256_loadu_ps(cols.inv_width + o));
-    if constexpr (std::is_same_v<T, float>) {
-      _mm256_storeu_ps(dst + o, v);
-    } else {
-      store8(dst + o, v);
-    }
+    store8(dst + o, _mm256_mul_ps(pair_sums8(row + 2 * o), _mm256_loadu_ps(cols.inv_width + o)));
   }
   for (; o < cols.count; ++o)
     Element<T>::store(dst + o, (Element<T>::load(row + 2 * o) + Element<T>::load(row + 2 * o + 1)) * cols.inv_width[o]);

@@ -125,14 +125,16 @@ inline __m256i bf16_lanes(__m256 v) {
   return _mm256_blendv_epi8(rounded, quiet_nan, nan);  // 32-bit lanes, values < 2^16
 }
 
-// Stores 8 floats to p rounded to T (nearest even; float16 by F16C, bfloat16 as
-// float_to_bf16: NaN stays NaN, quiet).
+// Stores 8 floats to p as T (float as they are; float16 by F16C and bfloat16 as
+// float_to_bf16, both rounded to nearest even, NaN staying NaN).
 template <typename T>
 inline void store8(T* p, __m256 v) {
-  if constexpr (std::is_same_v<T, Half>) {
+  if constexpr (std::is_same_v<T, float>) {
+    _mm256_storeu_ps(p, v);
+  } else if constexpr (std::is_same_v<T, Half>) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   } else {
-    static_assert(std::is_same_v<T, BFloat16>, "store8: Half or BFloat16");
+    static_assert(std::is_same_v<T, BFloat16>, "store8: float, Half or BFloat16");
     const __m256i bits = bf16_lanes(v);
     const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(bits, bits), 0xd8);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
