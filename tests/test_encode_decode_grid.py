@@ -54,6 +54,25 @@ def test_many_sources_with_zero_coefficients(num_sources, dtype, poisoned_output
     assert_matches(got, reference.combine(x, coeffs), term_scale(clean, coeffs), dtype, "many sources")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
+@pytest.mark.parametrize("numel", [9, 16 + 8 + 3, 128 + 16 + 9, 1024 + 128 + 16 + 15])
+def test_many_rows_of_the_same_sources(numel, dtype, poisoned_outputs):
+    """Many rows (31) reading the same sources, one of them fewer and one more, a NaN source
+    no row reads; lengths leaving every remainder of 8- and 16-column vector steps, across a
+    chunk boundary too (the kernel's 1024 columns)."""
+    gen = seed("many rows", numel, str(dtype))
+    x = random_inputs((2, 7, numel), dtype, gen)
+    coeff_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    coeffs = torch.randn(2, 31, 7, generator=gen).to(coeff_dtype)
+    coeffs[:, :, 5] = 0.0
+    x[0, 5] = float("nan")
+    coeffs[0, 4, 2] = 0.0  # one row of group 0 reads fewer sources,
+    coeffs[1, 7, 5] = 0.5  # one of group 1 more
+    got = torch.ops.parity_kernels.combine(x, coeffs)
+    clean = x.double().nan_to_num()
+    assert_matches(got, reference.combine(x, coeffs), term_scale(clean, coeffs), dtype, "many rows")
+
+
 def test_baseline_instruction_set_kernel_too():
     """The same checks with the SSE2 build of the kernel (the AVX2 one runs everywhere else here)."""
     import os
@@ -61,7 +80,7 @@ def test_baseline_instruction_set_kernel_too():
     import sys
 
     env = dict(os.environ, PARITY_KERNELS_CPU_ISA="generic")
-    selection = "many_sources or longer_than_one_chunk or (kernels_match_reference and (4-2 or concat-4 or concat-3))"
+    selection = "many_sources or many_rows or longer_than_one_chunk or (kernels_match_reference and (4-2 or concat-4 or concat-3))"
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", selection],
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
