@@ -31,11 +31,12 @@ def run(binary: Path, *args) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
-def test_kernel_ratio_runs_both_kernels(harness, dtype):
+def test_kernel_ratio_runs_every_mode(harness, dtype):
     # odd sizes: vector loops and tails; ConcatCode k = 5 leaves a spare tile
     combine = run(harness / "kernel_ratio", "combine", 2, 3, 2, 1, dtype, 1037, 2)
     concat = run(harness / "kernel_ratio", "concat", 2, 5, 1, dtype, 13, 2)
-    for result in (combine, concat):
+    moves = [run(harness / "kernel_ratio", "moves", 2, 3, 4, 1, dtype, stores, 1037, 2) for stores in ("plain", "streamed")]
+    for result in (combine, concat, *moves):
         assert result.returncode == 0, result.stdout + result.stderr
         assert "copy_fraction" in result.stdout and "UNWRITTEN" not in result.stdout
 
@@ -44,6 +45,7 @@ def test_kernel_ratio_refuses_bad_arguments(harness):
     assert run(harness / "kernel_ratio", "combine", 2, 3).returncode == 2
     assert run(harness / "kernel_ratio", "combine", 2, 3, 2, 1, "int8").returncode == 2
     assert run(harness / "kernel_ratio", "concat", 0, 5, 1, "float32").returncode == 2
+    assert run(harness / "kernel_ratio", "moves", 2, 3, 4, 1, "float32", "cached").returncode == 2
 
 
 def test_overlap_probe_runs(harness):

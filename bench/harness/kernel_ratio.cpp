@@ -7,6 +7,10 @@
 //       out[g, j] = sum_s c[j, s] * x[g, s] for r rows of k sources (all coefficients non-zero)
 //   kernel_ratio concat G k threads dtype [size=224] [reps=20]
 //       ConcatCode's parity of G groups of k images 3 x size x size
+//   kernel_ratio moves G k r threads dtype stores [numel=150528] [reps=20]
+//       combine's memory traffic without its arithmetic: out[g, j] = x[g, j mod k], in the
+//       kernel's work items (1024 columns of every row of a group); stores: plain or
+//       streamed (non-temporal)
 //   dtype: float32, float16 or bfloat16.
 //
 // Prints the minimum over reps of each time, then
@@ -162,10 +166,32 @@ int report(const char* what, Kernel kernel, const std::vector<uint8_t>& in, std:
   return unwritten ? 1 : 0;
 }
 
+// out[g, j] = in[g, j mod k] for j < r, item by item as combine_typed walks them (kChunk
+// columns of every output row of one group), with plain or non-temporal stores.
+void moves(const std::vector<uint8_t>& in, std::vector<uint8_t>& out, int64_t groups, int64_t k, int64_t r,
+           int64_t numel, size_t size, int threads, bool streamed) {
+  const int64_t chunks = (numel + kChunk - 1) / kChunk;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t item = 0; item < groups * chunks; ++item) {
+    const int64_t g = item / chunks, begin = (item % chunks) * kChunk, len = std::min(kChunk, numel - begin);
+    for (int64_t j = 0; j < r; ++j) {
+      const char* src = reinterpret_cast<const char*>(in.data()) + ((g * k + j % k) * numel + begin) * size;
+      char* dst = reinterpret_cast<char*>(out.data()) + ((g * r + j) * numel + begin) * size;
+      if (streamed) {
+        stream_bytes(dst, src, len * size);
+      } else {
+        std::memcpy(dst, src, len * size);
+      }
+    }
+    if (streamed) stream_fence();
+  }
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: kernel_ratio combine G k r threads dtype [numel] [reps]\n"
-               "       kernel_ratio concat G k threads dtype [size] [reps]\n");
+               "       kernel_ratio concat G k threads dtype [size] [reps]\n"
+               "       kernel_ratio moves G k r threads dtype plain|streamed [numel] [reps]\n");
   return 2;
 }
 
@@ -210,6 +236,23 @@ int main(int argc, char** argv) {
     std::snprintf(what, sizeof what, "concat G=%ld k=%ld 3x%ldx%ld %s threads=%d", static_cast<long>(groups),
                   static_cast<long>(k), static_cast<long>(size), static_cast<long>(size), argv[5], threads);
     return report(what, [&] { concat_by_dtype(a); }, in, out, type, threads, reps);
+  }
+  if (op == "moves" && argc >= 8) {
+    const int64_t groups = std::atol(argv[2]), k = std::atol(argv[3]), r = std::atol(argv[4]);
+    const int threads = std::atoi(argv[5]);
+    const Type type = parse_dtype(argv[6]);
+    const std::string stores = argv[7];
+    const int64_t numel = argc > 8 ? std::atol(argv[8]) : 3 * 224 * 224;
+    const int reps = argc > 9 ? std::atoi(argv[9]) : 20;
+    if (groups < 1 || k < 1 || r < 1 || threads < 1 || numel < 1 || reps < 1 || (stores != "plain" && stores != "streamed"))
+      return usage();
+    const std::vector<uint8_t> in = filled(groups * k * numel, type);
+    std::vector<uint8_t> out(groups * r * numel * type.size);
+    char what[128];
+    std::snprintf(what, sizeof what, "moves G=%ld k=%ld r=%ld numel=%ld %s %s threads=%d", static_cast<long>(groups),
+                  static_cast<long>(k), static_cast<long>(r), static_cast<long>(numel), argv[6], argv[7], threads);
+    return report(what, [&] { moves(in, out, groups, k, r, numel, type.size, threads, stores == "streamed"); }, in, out,
+                  type, threads, reps);
   }
   return usage();
 }
