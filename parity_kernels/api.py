@@ -8,8 +8,9 @@ kernel from the availability mask); traced, intercepted or differentiated calls 
 through the torch.library ops, decode computing its coefficients first. A plain eager call
 whose tensors have the metadata of an earlier valid one runs that call's launch plan
 (``plans``): pointers read, kernel launched, checks already done. Group indices are range-checked
-by the CPU kernels; on CUDA an out-of-range index is not detected (as with torch's own
-indexing kernels, checking would need a device sync).
+by the CPU kernels; on CUDA an out-of-range index is not detected (raising would need a device
+sync; torch's own indexing kernels stop the process's CUDA context with a device-side assert
+instead, which these kernels do not do).
 """
 
 from __future__ import annotations
