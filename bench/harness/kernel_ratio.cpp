@@ -10,7 +10,8 @@
 //   kernel_ratio moves G k r threads dtype stores [numel=150528] [reps=20]
 //       combine's memory traffic without its arithmetic: out[g, j] = x[g, j mod k], in the
 //       kernel's work items (1024 columns of every row of a group); stores: plain or
-//       streamed (non-temporal)
+//       streamed (non-temporal). Bytes count every source: meant for r >= k, as combine
+//       with dense rows reads them all
 //   dtype: float32, float16 or bfloat16.
 //
 // Prints the minimum over reps of each time, then
