@@ -14,8 +14,9 @@ from conftest import DTYPES, assert_matches
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("k", [2, 3, 4, 8, 9])
-# (10, 36): k = 2, 4 tiles of 18 even pairs (the vectorised pair sums, 8 at a time, and a tail)
-@pytest.mark.parametrize("size", [(8, 8), (7, 5), (9, 13), (3, 3), (31, 29), (10, 36)])
+# (10, 36): k = 2, 4 tiles of 18 even pairs (the vectorised pair sums, 8 at a time, and a
+# tail); (13, 36): the same pairs over windows 2 and 3 rows tall
+@pytest.mark.parametrize("size", [(8, 8), (7, 5), (9, 13), (3, 3), (31, 29), (10, 36), (13, 36)])
 def test_concat_matches_reference(k, size, dtype, poisoned_outputs):
     code = pk.ConcatCode(k)
     x = torch.randn((2, k, 3) + size, dtype=torch.float64).to(dtype)
@@ -96,6 +97,67 @@ def test_nan_stays_in_the_windows_that_cover_it(k):
     code = pk.ConcatCode(k)
     x = torch.randn(2, k, 1, 40, 37)
     x[1, k - 1, 0, 17, 22] = float("nan")
+    got = pk.encode(x, code)
+    want = reference.concat_downsample(x)
+    assert got.isnan().any()
+    assert torch.equal(got.isnan(), want.isnan())
+
+
+def three_apart_runs(width: int, grid: int) -> list:
+    """Lengths of the runs of >= 8 windows of one width, 3 or 4, starting 3 columns apart,
+    in each tile of `grid` tiles across `width` columns (the windows the AVX2 kernel sums 8
+    at a time; PyTorch's adaptive-pooling bins, as reference.concat_downsample)."""
+    runs = []
+    for t in range(grid):
+        extent = (t + 1) * width // grid - t * width // grid
+        lo = [o * width // extent for o in range(extent)]
+        hi = [-(-(o + 1) * width // extent) for o in range(extent)]
+        o = 0
+        while o < extent:
+            end = o + 1
+            if hi[o] - lo[o] in (3, 4):
+                while end < extent and hi[end] - lo[end] == hi[o] - lo[o] and lo[end] - lo[end - 1] == 3:
+                    end += 1
+            if end - o >= 8:
+                runs.append(end - o)
+            o = end
+    return runs
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("k", [5, 8, 9])
+# widths: 224 (tiles 74, 75, 75: 4-wide windows, a shift of the run halfway in the
+# 74-column tile, 3-wide windows left at the 75-column tiles' edges), 72 (3-wide windows,
+# 24 a tile: whole blocks only), 75 (runs of 25: the last block overlaps the one before),
+# 80 (two runs of 13 in a 26-column tile) and 29 (runs of exactly 8 among loose windows)
+@pytest.mark.parametrize("size", [(17, 224), (9, 72), (12, 75), (31, 80), (224, 29)])
+def test_windows_three_apart_match_reference(k, size, dtype, poisoned_outputs):
+    """Tiles about a third of the image wide: windows 3 columns apart, summed 8 at a time."""
+    runs = three_apart_runs(size[1], 3)
+    assert runs, "the case must have windows the kernel sums 8 at a time"
+    code = pk.ConcatCode(k)
+    x = torch.randn((2, k, 3) + size, dtype=torch.float64).to(dtype)
+    got = pk.encode(x, code)
+    assert_matches(got, reference.concat_downsample(x), reference.concat_downsample(x.double().abs()), dtype)
+
+
+def test_the_sizes_above_cover_whole_overlapping_and_loose_blocks():
+    assert all(r % 8 == 0 for r in three_apart_runs(72, 3))
+    assert any(r % 8 for r in three_apart_runs(75, 3)) and any(r % 8 for r in three_apart_runs(224, 3))
+    assert len(three_apart_runs(224, 3)) == 4  # two runs in the 74-column tile
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+def test_nan_in_three_apart_windows_stays_in_its_windows(dtype):
+    """NaN pixels among 224-pixel images (k = 8): each makes NaN exactly the parity pixels
+    whose window covers it, wherever it falls in a block of 8 windows."""
+    code = pk.ConcatCode(8)
+    x = torch.randn(1, 8, 1, 224, 224).to(dtype)
+    g = torch.Generator().manual_seed(7)
+    rows = torch.randint(0, 224, (60,), generator=g)
+    cols = torch.randint(0, 224, (60,), generator=g)
+    images = torch.randint(0, 8, (60,), generator=g)
+    x[0, images, 0, rows, cols] = float("nan")
     got = pk.encode(x, code)
     want = reference.concat_downsample(x)
     assert got.isnan().any()

@@ -39,6 +39,13 @@ constexpr int64_t kMaxPicked = 4;
 // Rows below the current window whose cache lines are prefetched (windowed path).
 constexpr int64_t kPrefetchRows = 8;
 
+// Parity columns [first, first + 8) of a tile whose windows are all `width` (3 or 4)
+// wide and start 3 columns apart.
+struct ThreeApartBlock {
+  int64_t first;
+  int64_t width;
+};
+
 template <typename Acc>
 struct TileColumns {
   const int64_t* lo;
@@ -49,8 +56,36 @@ struct TileColumns {
   bool pairs;
   int64_t max_width;  // widest window
   unsigned widths;    // bit w - 1 set where a window is w wide (w <= kMaxPicked)
+  // AVX2 builds, tiles about a third of the image wide (ConcatCode k = 5..9): blocks of 8
+  // windows 3 columns apart (see three_apart_sums8), and the windows no block covers.
+  const ThreeApartBlock* blocks;
+  int64_t block_count;
+  const int64_t* loose;
+  int64_t loose_count;
 };
 constexpr unsigned kOnlyFour = 1u << 3, kOneOrTwo = 1u | 2u;
+
+// The blocks of one tile's windows (columns lo, hi of count parity columns): every run of
+// at least 8 windows of one width, 3 or 4, starting 3 columns apart, cut into blocks of 8
+// (the last one of a run overlapping the one before where 8 does not divide the run);
+// `loose` gets the windows outside any such run.
+inline void plan_three_apart(const int64_t* lo, const int64_t* hi, int64_t count, std::vector<ThreeApartBlock>& blocks,
+                             std::vector<int64_t>& loose) {
+  int64_t o = 0;
+  while (o < count) {
+    const int64_t width = hi[o] - lo[o];
+    int64_t end = o + 1;
+    if (width == 3 || width == 4) {
+      while (end < count && hi[end] - lo[end] == width && lo[end] - lo[end - 1] == 3) ++end;
+    }
+    if (end - o >= 8) {
+      for (int64_t first = o; first < end; first += 8) blocks.push_back({std::min(first, end - 8), width});
+    } else {
+      for (int64_t i = o; i < end; ++i) loose.push_back(i);
+    }
+    o = end;
+  }
+}
 
 #if defined(PK_NATIVE_F16)
 // Types the AVX2 + F16C build reads 8 at a time with load8 (elements.h).
@@ -70,17 +105,83 @@ inline __m256 pair_sums8(const T* p) {
   }
 }
 
-// One-row windows of even pairs (ConcatCode k = 2: tiles as tall as the image):
-// dst[o] = (row[2o] + row[2o + 1]) * inv_width[o], each window summed, scaled and stored
-// at once (the general path's accumulator pass gives the same values: its 1 / height is 1).
+// Windows of even pairs over `rows` rows (`width` apart) from `first` (ConcatCode k = 2,
+// 4 on even sizes): dst[o] = (sum over the rows of row[2o] + row[2o + 1]) / rows *
+// inv_width[o], each 8 windows summed in registers, scaled and stored at once (the values
+// the general path's accumulator pass gives).
 template <typename T>
-inline void one_row_pairs(T* __restrict dst, const T* __restrict row, const TileColumns<float>& cols) {
+inline void pair_windows(T* __restrict dst, const T* __restrict first, int64_t width, int64_t rows,
+                         const TileColumns<float>& cols) {
+  const float inv_height = 1.0f / static_cast<float>(rows);
+  const __m256 inv_height8 = _mm256_set1_ps(inv_height);
   int64_t o = 0;
   for (; o + 8 <= cols.count; o += 8) {
-    store8(dst + o, _mm256_mul_ps(pair_sums8(row + 2 * o), _mm256_loadu_ps(cols.inv_width + o)));
+    __m256 sum = pair_sums8(first + 2 * o);
+    for (int64_t y = 1; y < rows; ++y) sum = _mm256_add_ps(sum, pair_sums8(first + y * width + 2 * o));
+    store8(dst + o, _mm256_mul_ps(_mm256_mul_ps(sum, inv_height8), _mm256_loadu_ps(cols.inv_width + o)));
   }
-  for (; o < cols.count; ++o)
-    Element<T>::store(dst + o, (Element<T>::load(row + 2 * o) + Element<T>::load(row + 2 * o + 1)) * cols.inv_width[o]);
+  for (; o < cols.count; ++o) {
+    float sum = 0;
+    for (int64_t y = 0; y < rows; ++y)
+      sum += Element<T>::load(first + y * width + 2 * o) + Element<T>::load(first + y * width + 2 * o + 1);
+    Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
+  }
+}
+
+// The sums over `rows` rows (`width` apart) of the 8 windows [3i, 3i + window) at p,
+// i < 8, window 3 or 4: columns 0..23 (and 17..24 for the fourth column, whose lane 7
+// is column 24) summed down the rows, then de-interleaved in registers (columns 3i, 3i + 1,
+// 3i + 2 of the three vectors brought together by two blends and one permute each).
+// Each window adds exactly its own columns.
+template <typename T>
+inline __m256 three_apart_sums8(const T* p, int64_t width, int64_t rows, int64_t window) {
+  __m256 v0 = load8(p), v1 = load8(p + 8), v2 = load8(p + 16);
+  for (int64_t y = 1; y < rows; ++y) {
+    const T* row = p + y * width;
+    v0 = _mm256_add_ps(v0, load8(row));
+    v1 = _mm256_add_ps(v1, load8(row + 8));
+    v2 = _mm256_add_ps(v2, load8(row + 16));
+  }
+  // columns 3i (lanes 0, 3, 6 of v0; 1, 4, 7 of v1; 2, 5 of v2), 3i + 1 and 3i + 2
+  const __m256 first = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x92), v2, 0x24),
+                                                _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+  const __m256 second = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x24), v2, 0x49),
+                                                 _mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6));
+  const __m256 third = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x49), v2, 0x92),
+                                                _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+  __m256 sum = _mm256_add_ps(_mm256_add_ps(first, second), third);
+  if (window == 4) {  // columns 3i + 3: `first` moved down a lane, column 24 last
+    __m256 v3 = load8(p + 17);
+    for (int64_t y = 1; y < rows; ++y) v3 = _mm256_add_ps(v3, load8(p + y * width + 17));
+    const __m256 fourth = _mm256_blend_ps(
+        _mm256_permutevar8x32_ps(first, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7)), v3, 0x80);
+    sum = _mm256_add_ps(sum, fourth);
+  }
+  return sum;
+}
+
+// One parity row of a tile with three-apart blocks: dst[o] = mean of rows [y0, y1) x
+// columns [lo[o], hi[o]), each block's 8 windows summed in registers, the loose ones one by one.
+template <typename T>
+inline void three_apart_row(T* __restrict dst, const T* __restrict channel, int64_t width, int64_t y0, int64_t y1,
+                            const TileColumns<float>& cols) {
+  const int64_t rows = y1 - y0;
+  const T* top = channel + y0 * width;
+  const float inv_height = 1.0f / static_cast<float>(rows);
+  const __m256 inv_height8 = _mm256_set1_ps(inv_height);
+  for (int64_t b = 0; b < cols.block_count; ++b) {
+    const ThreeApartBlock block = cols.blocks[b];
+    const __m256 sums = three_apart_sums8(top + cols.lo[block.first], width, rows, block.width);
+    store8(dst + block.first,
+           _mm256_mul_ps(_mm256_mul_ps(sums, inv_height8), _mm256_loadu_ps(cols.inv_width + block.first)));
+  }
+  for (int64_t i = 0; i < cols.loose_count; ++i) {
+    const int64_t o = cols.loose[i];
+    float sum = 0;
+    for (int64_t y = 0; y < rows; ++y)
+      for (int64_t x = cols.lo[o]; x < cols.hi[o]; ++x) sum += Element<T>::load(top + y * width + x);
+    Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
+  }
 }
 #endif
 
@@ -132,13 +233,15 @@ inline void column_sums(typename Element<T>::Acc* __restrict colsum, const T* __
   }
 }
 
-// dst[o] = mean of channel rows [y0, y1) x the tile's column windows. Even pairs: summed
-// row by row into acc. Other windows (tile widths that do not divide the image, e.g. k = 8
-// or 9 on 224 pixels: windows of 3 or 4 columns, some overlapping): first the column sums
-// over the columns the windows span (``column_sums``), then the sums of every run of 2, 3
-// or 4 of those that the tile's window widths need (contiguous adds that vectorise), laid
-// out as rows of ``stride`` in ``sums``; each window is then one read, ``sums[pick[o]]``. Every window sum adds
-// exactly its own elements (a NaN stays in the windows that cover it).
+// dst[o] = mean of channel rows [y0, y1) x the tile's column windows. Even pairs: 8
+// windows at a time in registers (pair_windows; float32 windows taller than a row and the
+// generic build: summed row by row into acc). Windows 3 columns apart in runs of 8 or more
+// (AVX2 builds; e.g. k = 8 or 9 on 224 pixels): three_apart_row. Other windows (and the
+// generic build): first the column sums over the columns the windows span
+// (``column_sums``), then the sums of every run of 2, 3 or 4 of those that the tile's
+// window widths need (contiguous adds that vectorise), laid out as rows of ``stride`` in
+// ``sums``; each window is then one read, ``sums[pick[o]]``. Every window sum adds exactly
+// its own elements (a NaN stays in the windows that cover it).
 template <typename T>
 inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc,
                      typename Element<T>::Acc* __restrict sums, int64_t stride, const T* __restrict channel,
@@ -148,9 +251,11 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
   const int64_t count = cols.count;
   if (cols.pairs) {
 #if defined(PK_NATIVE_F16)
+    // float32 windows taller than a row measured faster summed row by row into acc
+    // (bench/RESULTS.md, "ConcatCode summed in registers")
     if constexpr (kLoad8<T>) {
-      if (y1 - y0 == 1) {
-        one_row_pairs<T>(dst, channel + y0 * width + cols.lo[0], cols);
+      if (y1 - y0 == 1 || !std::is_same_v<T, float>) {
+        pair_windows<T>(dst, channel + y0 * width + cols.lo[0], width, y1 - y0, cols);
         return;
       }
     }
@@ -160,7 +265,7 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
       const T* __restrict base = channel + y * width + cols.lo[0];
       int64_t o = 0;
 #if defined(PK_NATIVE_F16)
-      if constexpr (kLoad8<T>) {
+      if constexpr (std::is_same_v<T, float>) {
         for (; o + 8 <= count; o += 8)
           _mm256_storeu_ps(acc + o, _mm256_add_ps(_mm256_loadu_ps(acc + o), pair_sums8(base + 2 * o)));
       }
@@ -176,6 +281,14 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
       const char* to = reinterpret_cast<const char*>(channel + ahead * width);
       for (; from < to; from += 64) __builtin_prefetch(from);
     }
+#if defined(PK_NATIVE_F16)
+    if constexpr (kLoad8<T>) {
+      if (cols.block_count > 0) {
+        three_apart_row<T>(dst, channel, width, y0, y1, cols);
+        return;
+      }
+    }
+#endif
     // row 0 of sums: single columns (what lies past the span only enters sums never picked)
     Acc* __restrict colsum = sums;
     column_sums<T>(colsum, channel + y0 * width + x0, width, y1 - y0, span);
@@ -227,6 +340,8 @@ void concat_typed(const ConcatArgs& a) {
   const int64_t stride = a.width + kMaxPicked;  // a row of window sums, padded for the widest run
   std::vector<int64_t> pick(a.width);
   std::vector<TileColumns<Acc>> tiles(a.grid_cols);
+  std::vector<std::vector<ThreeApartBlock>> blocks(a.grid_cols);
+  std::vector<std::vector<int64_t>> loose(a.grid_cols);
   for (int64_t u = 0; u < a.grid_cols; ++u) {
     const int64_t begin = u * a.width / a.grid_cols, count = (u + 1) * a.width / a.grid_cols - begin;
     bool pairs = true;
@@ -239,8 +354,14 @@ void concat_typed(const ConcatArgs& a) {
       if (w <= kMaxPicked) widths |= 1u << (w - 1);
       pick[begin + o] = (w - 1) * stride + (xs.lo[begin + o] - xs.lo[begin]);
     }
+#if defined(PK_NATIVE_F16)
+    if constexpr (kLoad8<T>) {
+      if (!pairs) plan_three_apart(xs.lo.data() + begin, xs.hi.data() + begin, count, blocks[u], loose[u]);
+    }
+#endif
     tiles[u] = {xs.lo.data() + begin, xs.hi.data() + begin, inv_width.data() + begin, pick.data() + begin,
-                count, pairs, max_width, widths};
+                count, pairs, max_width, widths, blocks[u].data(), static_cast<int64_t>(blocks[u].size()),
+                loose[u].data(), static_cast<int64_t>(loose[u].size())};
   }
   const int64_t plane = a.height * a.width;
   bool all_pairs = true;
