@@ -176,11 +176,14 @@ inline void three_apart_row(T* __restrict dst, const T* __restrict channel, int6
   for (int64_t b = 0; b < cols.block_count; ++b) {
     const ThreeApartBlock block = cols.blocks[b];
     const T* p = top + cols.lo[block.first];
-    for (int64_t y = 0; y < ahead; ++y) {  // the same columns kPrefetchRows below
+    // the same columns kPrefetchRows below: a prefetch every 64 bytes from the block's
+    // first column (blocks start 24 columns apart: every line is reached), the last block
+    // also its column 24
+    for (int64_t y = 0; y < ahead; ++y) {
       const T* below = p + (y + kPrefetchRows) * width;
-      __builtin_prefetch(below);
-      if constexpr (sizeof(T) == 4) __builtin_prefetch(below + 16);
-      __builtin_prefetch(below + 24);
+      for (int64_t column = 0; column < 24; column += 64 / static_cast<int64_t>(sizeof(T)))
+        __builtin_prefetch(below + column);
+      if (b + 1 == cols.block_count) __builtin_prefetch(below + 24);
     }
     const __m256 sums = three_apart_sums8(p, width, rows, block.width);
     store8(dst + block.first,
@@ -189,8 +192,11 @@ inline void three_apart_row(T* __restrict dst, const T* __restrict channel, int6
   for (int64_t i = 0; i < cols.loose_count; ++i) {
     const int64_t o = cols.loose[i];
     float sum = 0;
-    for (int64_t y = 0; y < rows; ++y)
-      for (int64_t x = cols.lo[o]; x < cols.hi[o]; ++x) sum += Element<T>::load(top + y * width + x);
+    for (int64_t x = cols.lo[o]; x < cols.hi[o]; ++x) {  // columns down the rows: independent chains
+      float column = Element<T>::load(top + x);
+      for (int64_t y = 1; y < rows; ++y) column += Element<T>::load(top + y * width + x);
+      sum += column;
+    }
     Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
   }
 }
