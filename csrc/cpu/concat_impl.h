@@ -177,8 +177,8 @@ inline void three_apart_row(T* __restrict dst, const T* __restrict channel, int6
     const ThreeApartBlock block = cols.blocks[b];
     const T* p = top + cols.lo[block.first];
     // the same columns kPrefetchRows below: a prefetch every 64 bytes from the block's
-    // first column (blocks start 24 columns apart: every line is reached), the last block
-    // also its column 24
+    // first column (the blocks of a run start at most 24 columns apart, so every line of
+    // the run is reached), the row's last block also its column 24
     for (int64_t y = 0; y < ahead; ++y) {
       const T* below = p + (y + kPrefetchRows) * width;
       for (int64_t column = 0; column < 24; column += 64 / static_cast<int64_t>(sizeof(T)))
