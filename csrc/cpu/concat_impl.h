@@ -192,13 +192,10 @@ inline void three_apart_row(T* __restrict dst, const T* __restrict channel, int6
         __builtin_prefetch(below + column);
       if (b + 1 == cols.block_count) __builtin_prefetch(below + 24);
     }
-    const bool next_follows = b + 1 < cols.block_count &&
-                              cols.lo[cols.blocks[b + 1].first] == cols.lo[block.first] + 24 &&
-                              cols.blocks[b + 1].width == block.width;
-    const Columns24 next =
-        b + 1 < cols.block_count
-            ? column_sums24(next_follows ? p + 24 : top + cols.lo[cols.blocks[b + 1].first], width, rows)
-            : sums;
+    const bool has_next = b + 1 < cols.block_count;
+    const int64_t next_x = has_next ? cols.lo[cols.blocks[b + 1].first] : 0;
+    const bool next_follows = has_next && next_x == cols.lo[block.first] + 24;  // its column 0 is our 24
+    const Columns24 next = has_next ? column_sums24(top + next_x, width, rows) : sums;
     __m256 column24 = _mm256_setzero_ps();
     if (block.width == 4) {
       if (next_follows) {
