@@ -135,6 +135,19 @@ inline void pair_windows(T* __restrict dst, const T* __restrict first, int64_t w
   }
 }
 
+// The sum of rows [0, rows) (`width` apart) x columns [lo, hi) from top, column by column
+// (each column's chain independent of the others').
+template <typename T>
+inline float window_sum(const T* top, int64_t width, int64_t rows, int64_t lo, int64_t hi) {
+  float sum = 0;
+  for (int64_t x = lo; x < hi; ++x) {
+    float column = Element<T>::load(top + x);
+    for (int64_t y = 1; y < rows; ++y) column += Element<T>::load(top + y * width + x);
+    sum += column;
+  }
+  return sum;
+}
+
 // Columns 0..23 at p summed down `rows` rows, `width` apart.
 struct Columns24 {
   __m256 v0, v1, v2;
@@ -208,9 +221,7 @@ inline void three_apart_row(T* __restrict dst, const T* __restrict channel, int6
       if (next_follows) {
         column24 = _mm256_broadcastss_ps(_mm256_castps256_ps128(next.v0));
       } else {
-        float c24 = 0;
-        for (int64_t y = 0; y < rows; ++y) c24 += Element<T>::load(p + y * width + 24);
-        column24 = _mm256_set1_ps(c24);
+        column24 = _mm256_set1_ps(window_sum(p, width, rows, 24, 25));
       }
     }
     const __m256 windows = three_apart_windows8(sums, column24, block.width);
@@ -220,13 +231,7 @@ inline void three_apart_row(T* __restrict dst, const T* __restrict channel, int6
   }
   for (int64_t i = 0; i < cols.loose_count; ++i) {
     const int64_t o = cols.loose[i];
-    float sum = 0;
-    for (int64_t x = cols.lo[o]; x < cols.hi[o]; ++x) {  // columns down the rows: independent chains
-      float column = Element<T>::load(top + x);
-      for (int64_t y = 1; y < rows; ++y) column += Element<T>::load(top + y * width + x);
-      sum += column;
-    }
-    Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
+    Element<T>::store(dst + o, window_sum(top, width, rows, cols.lo[o], cols.hi[o]) * inv_height * cols.inv_width[o]);
   }
 }
 #endif
