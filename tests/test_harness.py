@@ -36,6 +36,7 @@ def test_kernel_ratio_runs_every_mode(harness, dtype):
     combine = run(harness / "kernel_ratio", "combine", 2, 3, 2, 1, dtype, 1037, 2)
     concat = run(harness / "kernel_ratio", "concat", 2, 5, 1, dtype, 13, 2)
     moves = [run(harness / "kernel_ratio", "moves", 2, 3, 4, 1, dtype, stores, 1037, 2) for stores in ("plain", "streamed")]
+    moves.append(run(harness / "kernel_ratio", "moves", 2, 3, 4, 1, dtype, "plain", 1037, 2, 300))  # items of 300 columns
     for result in (combine, concat, *moves):
         assert result.returncode == 0, result.stdout + result.stderr
         assert "copy_fraction" in result.stdout and "UNWRITTEN" not in result.stdout

@@ -7,11 +7,11 @@
 //       out[g, j] = sum_s c[j, s] * x[g, s] for r rows of k sources (all coefficients non-zero)
 //   kernel_ratio concat G k threads dtype [size=224] [reps=20]
 //       ConcatCode's parity of G groups of k images 3 x size x size
-//   kernel_ratio moves G k r threads dtype stores [numel=150528] [reps=20]
+//   kernel_ratio moves G k r threads dtype stores [numel=150528] [reps=20] [columns=1024]
 //       combine's memory traffic without its arithmetic: out[g, j] = x[g, j mod k], in the
-//       kernel's work items (1024 columns of every row of a group); stores: plain or
-//       streamed (non-temporal). Bytes count every source: meant for r >= k, as combine
-//       with dense rows reads them all
+//       kernel's work items (`columns` columns of every row of a group, the kernel's 1024 by
+//       default); stores: plain or streamed (non-temporal). Bytes count every source: meant
+//       for r >= k, as combine with dense rows reads them all
 //   dtype: float32, float16 or bfloat16.
 //
 // Prints the minimum over reps of each time, then
@@ -167,14 +167,14 @@ int report(const char* what, Kernel kernel, const std::vector<uint8_t>& in, std:
   return unwritten ? 1 : 0;
 }
 
-// out[g, j] = in[g, j mod k] for j < r, item by item as combine_typed walks them (kChunk
+// out[g, j] = in[g, j mod k] for j < r, item by item as combine_typed walks them (`columns`
 // columns of every output row of one group), with plain or non-temporal stores.
 void moves(const std::vector<uint8_t>& in, std::vector<uint8_t>& out, int64_t groups, int64_t k, int64_t r,
-           int64_t numel, size_t size, int threads, bool streamed) {
-  const int64_t chunks = (numel + kChunk - 1) / kChunk;
+           int64_t numel, size_t size, int threads, bool streamed, int64_t columns) {
+  const int64_t chunks = (numel + columns - 1) / columns;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t item = 0; item < groups * chunks; ++item) {
-    const int64_t g = item / chunks, begin = (item % chunks) * kChunk, len = std::min(kChunk, numel - begin);
+    const int64_t g = item / chunks, begin = (item % chunks) * columns, len = std::min(columns, numel - begin);
     for (int64_t j = 0; j < r; ++j) {
       const char* src = reinterpret_cast<const char*>(in.data()) + ((g * k + j % k) * numel + begin) * size;
       char* dst = reinterpret_cast<char*>(out.data()) + ((g * r + j) * numel + begin) * size;
@@ -192,7 +192,7 @@ int usage() {
   std::fprintf(stderr,
                "usage: kernel_ratio combine G k r threads dtype [numel] [reps]\n"
                "       kernel_ratio concat G k threads dtype [size] [reps]\n"
-               "       kernel_ratio moves G k r threads dtype plain|streamed [numel] [reps]\n");
+               "       kernel_ratio moves G k r threads dtype plain|streamed [numel] [reps] [columns]\n");
   return 2;
 }
 
@@ -214,7 +214,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < coeffs.size(); ++i) coeffs[i] = 0.37f + 0.1f * static_cast<float>(i);
     const CombineArgs a{type.code, in.data(), k * numel, numel, nullptr, 0, k, nullptr, 0, 0, 0, coeffs.data(), 0,
                         r, out.data(), groups, numel, threads, nullptr, nullptr, nullptr};
-    char what[128];
+    char what[192];
     std::snprintf(what, sizeof what, "combine G=%ld k=%ld r=%ld numel=%ld %s threads=%d", static_cast<long>(groups),
                   static_cast<long>(k), static_cast<long>(r), static_cast<long>(numel), argv[6], threads);
     return report(what, [&] { combine_by_dtype(a); }, in, out, type, threads, reps);
@@ -233,7 +233,7 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> out(groups * image * type.size);
     const ConcatArgs a{type.code, in.data(), k * image, image, nullptr, 0, k, channels, size, size, rows, cols,
                        out.data(), groups, threads};
-    char what[128];
+    char what[192];
     std::snprintf(what, sizeof what, "concat G=%ld k=%ld 3x%ldx%ld %s threads=%d", static_cast<long>(groups),
                   static_cast<long>(k), static_cast<long>(size), static_cast<long>(size), argv[5], threads);
     return report(what, [&] { concat_by_dtype(a); }, in, out, type, threads, reps);
@@ -245,15 +245,18 @@ int main(int argc, char** argv) {
     const std::string stores = argv[7];
     const int64_t numel = argc > 8 ? std::atol(argv[8]) : 3 * 224 * 224;
     const int reps = argc > 9 ? std::atoi(argv[9]) : 20;
-    if (groups < 1 || k < 1 || r < 1 || threads < 1 || numel < 1 || reps < 1 || (stores != "plain" && stores != "streamed"))
+    const int64_t columns = argc > 10 ? std::atol(argv[10]) : kChunk;
+    if (groups < 1 || k < 1 || r < 1 || threads < 1 || numel < 1 || reps < 1 || columns < 1 ||
+        (stores != "plain" && stores != "streamed"))
       return usage();
     const std::vector<uint8_t> in = filled(groups * k * numel, type);
     std::vector<uint8_t> out(groups * r * numel * type.size);
-    char what[128];
-    std::snprintf(what, sizeof what, "moves G=%ld k=%ld r=%ld numel=%ld %s %s threads=%d", static_cast<long>(groups),
-                  static_cast<long>(k), static_cast<long>(r), static_cast<long>(numel), argv[6], argv[7], threads);
-    return report(what, [&] { moves(in, out, groups, k, r, numel, type.size, threads, stores == "streamed"); }, in, out,
-                  type, threads, reps);
+    char what[192];
+    std::snprintf(what, sizeof what, "moves G=%ld k=%ld r=%ld numel=%ld columns=%ld %s %s threads=%d",
+                  static_cast<long>(groups), static_cast<long>(k), static_cast<long>(r), static_cast<long>(numel),
+                  static_cast<long>(columns), argv[6], argv[7], threads);
+    return report(what, [&] { moves(in, out, groups, k, r, numel, type.size, threads, stores == "streamed", columns); },
+                  in, out, type, threads, reps);
   }
   return usage();
 }
