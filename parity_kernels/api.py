@@ -8,9 +8,12 @@ kernel from the availability mask); traced, intercepted or differentiated calls 
 through the torch.library ops, decode computing its coefficients first. A plain eager call
 whose tensors have the metadata of an earlier valid one runs that call's launch plan
 (``plans``): pointers read, kernel launched, checks already done. Group indices are range-checked
-by the CPU kernels; on CUDA an out-of-range index is not detected (raising would need a device
-sync; torch's own indexing kernels stop the process's CUDA context with a device-side assert
-instead, which these kernels do not do).
+by the CPU kernels (ValueError). On CUDA raising would need a device sync, so the kernels
+(Triton and CUDA C++) give a group with an index outside the batch NaN in every output,
+reading nothing through that index, and decode's ok False where the kernel looks the
+coefficients up itself (eager calls of codes with up to ``codes.TABLE_SOURCES`` sources;
+elsewhere ok reflects the erasure pattern only). torch's own indexing kernels stop the
+process's CUDA context with a device-side assert instead.
 """
 
 from __future__ import annotations

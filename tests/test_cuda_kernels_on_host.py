@@ -203,3 +203,29 @@ def test_plans_replay_through_the_cuda_glue(cuda_on_cpu, poisoned_outputs):
         want, want_ok = reference.decode(outputs, parity, available, code)
         assert torch.equal(ok, want_ok) and bool(ok.all())
         torch.testing.assert_close(y.double(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [-1, 10], ids=["negative", "past_the_batch"])
+def test_group_index_outside_the_batch_gives_nan(cuda_on_cpu, bad, poisoned_outputs):
+    """No host sync to raise with: the group with a bad index reads nothing and gets NaN in
+    every output (decode: ok False); the other groups are untouched."""
+    batch = torch.randn(10, 24)
+    groups = torch.tensor([[0, 1], [2, bad], [4, 5]])
+    good = torch.tensor([0, 2])
+    for code in (pk.SumCode(2), pk.LinearCode.cauchy(2, 2)):
+        for _ in range(2):  # the second call replays the launch plan
+            got = pk.encode(batch, code, groups=groups, out=torch.zeros(3, code.num_coded, 24))  # NaN written
+            assert torch.isnan(got[1]).all()
+            want = reference.encode(batch, code, groups[good])
+            torch.testing.assert_close(got[good].double(), want, rtol=1e-5, atol=1e-5)
+    code = pk.LinearCode.cauchy(2, 2)
+    parity = torch.randn(3, 2, 24)
+    available = torch.ones(3, 4, dtype=torch.bool)
+    available[:, 0] = False
+    y, ok = pk.decode(batch, parity, available, code, groups=groups, out=torch.zeros(3, 2, 24))
+    assert ok.tolist() == [True, False, True]
+    assert torch.isnan(y[1]).all() and not torch.isnan(y[good]).any()
+    images = torch.randn(10, 2, 6, 6)
+    got = pk.encode(images, pk.ConcatCode(2), groups=groups, out=torch.zeros(3, 1, 2, 6, 6))
+    assert torch.isnan(got[1]).all()
+    torch.testing.assert_close(got[good], reference.concat_downsample(images, groups[good]).float())

@@ -70,3 +70,29 @@ def test_triton_out_buffer_and_index_check():
     torch.testing.assert_close(buffer.double(), reference.encode(x, code), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="groups: index 7"):
         pk.encode(torch.randn(5, 10), pk.SumCode(2), groups=torch.tensor([[0, 7]]))
+
+
+@pytest.mark.parametrize("bad", [-1, 10], ids=["negative", "past_the_batch"])
+def test_triton_group_index_outside_the_batch_gives_nan(bad, monkeypatch, poisoned_outputs):
+    """On CUDA no host check sees the indices (it would need a sync): the kernels give a
+    group with a bad index NaN in every output (decode: ok False) and read nothing of it;
+    the other groups are untouched. Here the CPU tensors' own range check is switched off
+    to reach the kernels."""
+    from parity_kernels.triton import backend as triton_backend
+    monkeypatch.setattr(triton_backend, "_check_cpu_index", lambda rows, index: None)
+    batch = torch.randn(10, 24)
+    groups = torch.tensor([[0, 1], [2, bad], [4, 5]])
+    good = torch.tensor([0, 2])
+    code = pk.LinearCode.cauchy(2, 2)
+    got = pk.encode(batch, code, groups=groups, out=torch.zeros(3, 2, 24))  # NaN written, not left
+    assert torch.isnan(got[1]).all()
+    torch.testing.assert_close(got[good].double(), reference.encode(batch, code, groups[good]), rtol=1e-5, atol=1e-5)
+    available = torch.ones(3, 4, dtype=torch.bool)
+    available[:, 0] = False
+    y, ok = pk.decode(batch, torch.randn(3, 2, 24), available, code, groups=groups, out=torch.zeros(3, 2, 24))
+    assert ok.tolist() == [True, False, True]
+    assert torch.isnan(y[1]).all() and not torch.isnan(y[good]).any()
+    images = torch.randn(10, 2, 6, 6)
+    got = pk.encode(images, pk.ConcatCode(2), groups=groups, out=torch.zeros(3, 1, 2, 6, 6))
+    assert torch.isnan(got[1]).all()
+    torch.testing.assert_close(got[good], reference.concat_downsample(images, groups[good]).float())

@@ -19,15 +19,15 @@ void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
 }
 
-// The arguments up to numel are the ones the CPU binding takes first too (see
-// parity_kernels/backends/layout.py, CombineOperands.kernel_args).
+// The arguments up to numel, then batch, are the ones the CPU binding takes first too (see
+// parity_kernels/backends/layout.py, CombineOperands.kernel_args); so is concat's order.
 void combine_py(int dtype, uintptr_t inputs, int64_t in_stride_g, int64_t in_stride_s, uintptr_t index,
                 int64_t k, uintptr_t extra, int64_t ex_stride_g, int64_t ex_stride_s, int64_t k_extra,
                 uintptr_t coeffs, int64_t coeff_stride_g, int64_t r, uintptr_t out, int64_t groups,
-                int64_t numel, bool aligned, uintptr_t stream, uintptr_t mask, uintptr_t ok_table,
+                int64_t numel, int64_t batch, bool aligned, uintptr_t stream, uintptr_t mask, uintptr_t ok_table,
                 uintptr_t ok_out) {
   CombineArgs a{static_cast<DType>(dtype), ptr<const void>(inputs), in_stride_g, in_stride_s,
-                ptr<const int64_t>(index), k, ptr<const void>(extra), ex_stride_g, ex_stride_s, k_extra,
+                ptr<const int64_t>(index), batch, k, ptr<const void>(extra), ex_stride_g, ex_stride_s, k_extra,
                 ptr<const void>(coeffs), coeff_stride_g, r, ptr<void>(out), groups, numel, aligned,
                 reinterpret_cast<cudaStream_t>(stream), ptr<const uint8_t>(mask),
                 ptr<const uint8_t>(ok_table), ptr<uint8_t>(ok_out)};
@@ -35,10 +35,10 @@ void combine_py(int dtype, uintptr_t inputs, int64_t in_stride_g, int64_t in_str
 }
 
 void concat_py(int dtype, uintptr_t inputs, int64_t in_stride_g, int64_t in_stride_s, uintptr_t index,
-               int64_t k, int64_t channels, int64_t height, int64_t width, int64_t grid_rows,
+               int64_t batch, int64_t k, int64_t channels, int64_t height, int64_t width, int64_t grid_rows,
                int64_t grid_cols, uintptr_t out, int64_t groups, uintptr_t stream) {
   ConcatArgs a{static_cast<DType>(dtype), ptr<const void>(inputs), in_stride_g, in_stride_s,
-               ptr<const int64_t>(index), k, channels, height, width, grid_rows, grid_cols,
+               ptr<const int64_t>(index), batch, k, channels, height, width, grid_rows, grid_cols,
                ptr<void>(out), groups, reinterpret_cast<cudaStream_t>(stream)};
   check(concat_downsample(a), "parity_kernels concat_downsample (CUDA)");
 }

@@ -24,14 +24,21 @@ __global__ void combine_kernel(CombineArgs a, int64_t blocks_per_group) {
   const T* inputs = static_cast<const T*>(a.inputs);
   const T* extra = static_cast<const T*>(a.extra);
   const Acc* coeffs = static_cast<const Acc*>(a.coeffs) + g * a.coeff_stride_g;
+  const bool bad = bad_group(a.index, g, a.k, a.batch);
   if (a.mask) {  // decode by pattern: this group's entry of the table
     const uint8_t* available = a.mask + g * num_sources;
     int64_t pattern = 0;
     for (int64_t s = 0; s < num_sources; ++s) pattern |= static_cast<int64_t>(available[s] != 0) << s;
     coeffs = static_cast<const Acc*>(a.coeffs) + pattern * a.r * num_sources;
-    if (e == 0) a.ok_out[g] = a.ok_table[pattern];
+    if (e == 0) a.ok_out[g] = bad ? 0 : a.ok_table[pattern];
   }
   T* out = static_cast<T*>(a.out);
+  if (bad) {  // an index outside the batch: NaN everywhere, nothing read
+    const T nan = E::store(std::numeric_limits<Acc>::quiet_NaN());
+    for (int64_t j = 0; j < a.r; ++j)
+      for (int64_t v = 0; v < count; ++v) out[(g * a.r + j) * a.numel + e + v] = nan;
+    return;
+  }
   for (int64_t j = 0; j < a.r; ++j) {
     Acc acc[VEC];
 #pragma unroll

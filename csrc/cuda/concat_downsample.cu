@@ -24,6 +24,10 @@ __global__ void concat_kernel(ConcatArgs a) {
   const int64_t u = ((ox + 1) * a.grid_cols - 1) / a.width;
   const int64_t s = t * a.grid_cols + u;
   T* dst = static_cast<T*>(a.out) + pixel;
+  if (bad_group(a.index, g, a.k, a.batch)) {  // an index outside the batch: NaN, nothing read
+    *dst = E::store(std::numeric_limits<Acc>::quiet_NaN());
+    return;
+  }
   if (s >= a.k) {
     *dst = E::store(Acc(0));
     return;

@@ -4,6 +4,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <limits>
+
 #include "kernels.cuh"
 
 namespace parity_kernels {
@@ -31,6 +33,16 @@ template <> struct Element<__nv_bfloat16> {
   static __device__ __forceinline__ Acc load(__nv_bfloat16 v) { return __bfloat162float(v); }
   static __device__ __forceinline__ __nv_bfloat16 store(Acc v) { return __float2bfloat16_rn(v); }
 };
+
+// True when any of group g's k indices lies outside [0, batch) (false without an index).
+__device__ __forceinline__ bool bad_group(const int64_t* index, int64_t g, int64_t k, int64_t batch) {
+  if (!index) return false;
+  for (int64_t s = 0; s < k; ++s) {
+    const int64_t i = index[g * k + s];
+    if (i < 0 || i >= batch) return true;
+  }
+  return false;
+}
 
 // VEC elements moved as one 16-byte access.
 template <typename T, int VEC>

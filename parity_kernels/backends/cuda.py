@@ -1,7 +1,9 @@
 """CUDA C++ kernels from ``parity_kernels._C_cuda``, launched on torch's current stream.
 
 Rows are moved in 16-byte vectors when every source and output row starts on 16 bytes,
-else element by element. Nothing here synchronises with the device.
+else element by element. Nothing here synchronises with the device: a gathered group with
+an index outside the batch gets NaN outputs (and ok False) from the kernel instead of the
+CPU's ValueError.
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ def _stream(device: torch.device) -> int:
 
 def launch_combine_args(kernel_args: tuple, batch: int, device: torch.device, patterns: Optional[tuple]) -> None:
     """One _C_cuda.combine launch from integers (see ``KernelBackend``) on ``device``'s
-    current stream; ``batch`` is unused (no index range check on the device)."""
+    current stream; ``batch``: the gathered batch's rows (0 without an index)."""
     with torch.cuda.device(device):
-        _C_cuda.combine(*kernel_args, _aligned(kernel_args), _stream(device), *(patterns or layout.NO_PATTERNS))
+        _C_cuda.combine(*kernel_args, batch, _aligned(kernel_args), _stream(device),
+                        *(patterns or layout.NO_PATTERNS))
 
 
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
-    launch_combine_args(o.kernel_args, 0, out.device, layout.pattern_pointers(patterns))
+    launch_combine_args(o.kernel_args, o.rows.shape[0] if o.index is not None else 0, out.device,
+                        layout.pattern_pointers(patterns))
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)
@@ -54,7 +58,7 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
     rows, cols = concat_grid(o.k)
     with torch.cuda.device(out.device):
         _C_cuda.concat_downsample(
-            o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.k,
+            o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.rows.shape[0], o.k,
             o.channels, o.height, o.width, rows, cols, out.data_ptr(), o.groups, _stream(out.device),
         )
 

@@ -15,7 +15,7 @@ from .concat_downsample import concat_downsample_into as _concat_into
 
 def _check_cpu_index(rows: Tensor, index: Optional[Tensor]) -> None:
     """Group indices of CPU tensors (the interpreter) are range-checked, as the C++ kernels
-    do; on CUDA, as the CUDA kernels, not (it would need a device sync)."""
+    do; on CUDA raising would need a device sync: the kernels give such a group NaN."""
     if index is not None and rows.device.type == "cpu":
         layout.check_index_range(index, rows.shape[0])
 

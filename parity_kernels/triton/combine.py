@@ -3,9 +3,10 @@
 Grid: one program per (group, chunk of BLOCK elements), flattened into axis 0. Each
 program reads every source row of its chunk once (skipping the load when the source's
 coefficients are all zero, so a NaN there is never read), accumulates all r outputs in
-fp32 as an (R_PAD, BLOCK) tile and writes each output element once. Block size and warps
-are autotuned for large problems (per size class of numel, sources, rows); small ones
-and the interpreter launch one fixed block.
+fp32 as an (R_PAD, BLOCK) tile and writes each output element once. A gathered group with
+an index outside [0, batch) reads nothing and writes NaN (decode: ok False); raising would
+need a device sync. Block size and warps are autotuned for large problems (per size class
+of numel, sources, rows); small ones and the interpreter launch one fixed block.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from . import INTERPRET
 @triton.jit
 def _combine_kernel(
     in_ptr, in_stride_g, in_stride_s,
-    index_ptr,
+    index_ptr, batch,
     extra_ptr, ex_stride_g, ex_stride_s,
     coeff_ptr, coeff_stride_g,
     out_ptr, numel, r, size_class,
@@ -40,21 +41,28 @@ def _combine_kernel(
     rows = tl.arange(0, R_PAD)
     row_ok = rows < r
     coeff_base = coeff_ptr + g * coeff_stride_g
+    bad = g < 0  # false; true below when one of the group's indices is outside the batch
+    if HAS_INDEX:
+        srcs = tl.arange(0, S_PAD)
+        rows_read = tl.load(index_ptr + g * K + srcs, mask=srcs < K, other=0)
+        bad = tl.sum(((rows_read < 0) | (rows_read >= batch)).to(tl.int32), axis=0) > 0
     if BY_PATTERN:  # decode: this group's entry of the pattern table, and its ok flag
         srcs = tl.arange(0, S_PAD)
         bits = tl.load(mask_ptr + g * NUM_SOURCES + srcs, mask=srcs < NUM_SOURCES, other=0)
         pattern = tl.sum((bits != 0).to(tl.int64) << srcs.to(tl.int64), axis=0)
         coeff_base = coeff_ptr + pattern * (r * NUM_SOURCES)
-        tl.store(ok_ptr + g, tl.load(ok_table_ptr + pattern), mask=chunk == 0)
+        ok = tl.where(bad, 0, tl.load(ok_table_ptr + pattern))
+        tl.store(ok_ptr + g, ok.to(ok_ptr.dtype.element_ty), mask=chunk == 0)
     acc = tl.zeros((R_PAD, BLOCK), dtype=tl.float32)
     for s in tl.static_range(NUM_SOURCES):
         c = tl.load(coeff_base + rows * NUM_SOURCES + s, mask=row_ok, other=0.0)
         c = c.to(tl.float32)
-        # Read only if some coefficient is non-zero (limit 0 masks the whole load).
-        limit = tl.where(tl.sum((c != 0).to(tl.int32), axis=0) > 0, numel, 0)
+        # Read only if some coefficient is non-zero (limit 0 masks the whole load), and
+        # nothing of a group with a bad index.
+        limit = tl.where((tl.sum((c != 0).to(tl.int32), axis=0) > 0) & (bad == 0), numel, 0)
         if s < K:
             if HAS_INDEX:
-                row = tl.load(index_ptr + g * K + s)
+                row = tl.where(bad, 0, tl.load(index_ptr + g * K + s))
                 base = in_ptr + row * in_stride_g
             else:
                 base = in_ptr + g * in_stride_g + s * in_stride_s
@@ -62,6 +70,7 @@ def _combine_kernel(
             base = extra_ptr + g * ex_stride_g + (s - K) * ex_stride_s
         x = tl.load(base + offs, mask=offs < limit, other=0.0).to(tl.float32)
         acc += tl.where(c[:, None] != 0, c[:, None] * x[None, :], 0.0)
+    acc = tl.where(bad, float("nan"), acc)
     out_ptrs = out_ptr + (g * r + rows[:, None]) * numel + offs[None, :]
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & in_bounds[None, :])
 
@@ -100,14 +109,14 @@ def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
     mask, ok_table, ok = (t.view(torch.uint8) for t in patterns) if patterns is not None else (o.rows,) * 3
     args = (
         o.rows, o.stride_g, o.stride_s,
-        o.index if o.index is not None else o.rows,
+        o.index if o.index is not None else o.rows, o.rows.shape[0],
         ex if ex is not None else o.rows, ex.stride(0) if ex is not None else 0, ex.stride(1) if ex is not None else 0,
         o.coeffs, o.coeff_stride_g,  # unused with patterns
         out, o.numel, o.r, o.numel.bit_length(),
         mask, ok_table, ok,
     )
     consts = dict(K=o.k, NUM_SOURCES=o.num_sources, R_PAD=r_pad, HAS_INDEX=o.index is not None,
-                  BY_PATTERN=patterns is not None, S_PAD=triton.next_power_of_2(o.num_sources))
+                  BY_PATTERN=patterns is not None, S_PAD=triton.next_power_of_2(o.num_sources))  # S_PAD >= K
     groups, numel = o.groups, o.numel
     if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
         block = fixed_block(numel, r_pad)

@@ -3,7 +3,9 @@
 One program per (group, channel, BLOCK parity pixels). Each parity pixel finds its tile
 and its input window with integer arithmetic (tile row t = ((y + 1) * rows - 1) // H,
 window [floor(o * H / e), ceil((o + 1) * H / e)) of a tile e pixels high, likewise for
-columns), averages the window in fp32 and is written once.
+columns), averages the window in fp32 and is written once. A gathered group with an index
+outside [0, batch) reads nothing and gets NaN in every pixel (raising would need a device
+sync).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from .combine import AUTOTUNE_MIN_ELEMENTS
 
 @triton.jit
 def _concat_kernel(
-    in_ptr, in_stride_g, in_stride_s, index_ptr, out_ptr, channels, height, width,
-    K: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr, WIN_Y: tl.constexpr, WIN_X: tl.constexpr,
+    in_ptr, in_stride_g, in_stride_s, index_ptr, batch, out_ptr, channels, height, width,
+    K: tl.constexpr, K_PAD: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr, WIN_Y: tl.constexpr, WIN_X: tl.constexpr,
     HAS_INDEX: tl.constexpr, BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -52,7 +54,12 @@ def _concat_kernel(
     hi_x = ((lx + 1) * width + safe_w - 1) // safe_w
     s = t * COLS + u
     has = valid & (s < K)
+    bad = g < 0  # false; true below when one of the group's indices is outside the batch
     if HAS_INDEX:
+        images = tl.arange(0, K_PAD)
+        rows_read = tl.load(index_ptr + g * K + images, mask=images < K, other=0)
+        bad = tl.sum(((rows_read < 0) | (rows_read >= batch)).to(tl.int32), axis=0) > 0
+        has = tl.where(bad, False, has)
         row = tl.load(index_ptr + g * K + s, mask=has, other=0)
         base = row * in_stride_g + c * plane
     else:
@@ -66,6 +73,7 @@ def _concat_kernel(
             acc += tl.load(in_ptr + base + yy * width + xx, mask=m, other=0.0).to(tl.float32)
     count = tl.where(has, (hi_y - lo_y) * (hi_x - lo_x), 1).to(tl.float32)
     result = tl.where(has, acc / count, 0.0)
+    result = tl.where(bad, float("nan"), result)
     tl.store(out_ptr + gc * plane + p, result.to(out_ptr.dtype.element_ty), mask=valid)
 
 
@@ -88,8 +96,9 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor, index: Optio
     o = layout.concat_operands(out, images, index)
     groups, channels, height, width = o.groups, o.channels, o.height, o.width
     rows, cols = concat_grid(o.k)
-    args = (o.rows, o.stride_g, o.stride_s, o.index if o.index is not None else o.rows, out, channels, height, width)
-    consts = dict(K=o.k, ROWS=rows, COLS=cols, WIN_Y=window(height, rows), WIN_X=window(width, cols),
+    args = (o.rows, o.stride_g, o.stride_s, o.index if o.index is not None else o.rows, o.rows.shape[0], out,
+            channels, height, width)
+    consts = dict(K=o.k, K_PAD=triton.next_power_of_2(o.k), ROWS=rows, COLS=cols, WIN_Y=window(height, rows), WIN_X=window(width, cols),
                   HAS_INDEX=o.index is not None)
     plane = height * width
     if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
