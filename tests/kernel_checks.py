@@ -84,3 +84,46 @@ def check_decode(code, dtype, gen, layouts=LAYOUTS, device="cpu"):
                                 available_dev, code, groups=index_dev)
             assert torch.equal(ok.cpu(), want_ok), f"ok differs ({mode} {kind})"
             assert_matches(got, want, scale, dtype, f"decode {mode} {kind}")
+
+
+def check_nan_source_never_read(device="cpu"):
+    """combine with more sources than rows, NaN in a source every row skips, one row of zeros."""
+    x = torch.randn(2, 9, 300)
+    coeffs = torch.randn(2, 3, 9)
+    coeffs[:, :, 4] = 0.0
+    coeffs[1, 1] = 0.0
+    x[:, 4] = float("nan")
+    got = torch.ops.parity_kernels.combine(x.to(device), coeffs.to(device))
+    scale = reference.combine(x.double().nan_to_num().abs(), coeffs.abs())
+    assert_matches(got, reference.combine(x, coeffs), scale, torch.float32)
+
+
+def check_group_index_outside_the_batch(bad, device="cpu"):
+    """Gathered groups, one with index ``bad`` (outside the batch of 10): that group gets
+    NaN in every output, written into zeroed out= buffers (decode: ok False); the others
+    are right. What the CUDA kernels do where raising would need a device sync."""
+    batch = torch.randn(10, 24)
+    groups = torch.tensor([[0, 1], [2, bad], [4, 5]])
+    good = torch.tensor([0, 2])
+    batch_dev, groups_dev = batch.to(device), groups.to(device)
+    zeros = lambda *shape: torch.zeros(shape, device=device)  # noqa: E731
+    for code in (pk.SumCode(2), pk.LinearCode.cauchy(2, 2)):
+        for _ in range(2):  # the second call may replay a launch plan
+            got = pk.encode(batch_dev, code, groups=groups_dev, out=zeros(3, code.num_coded, 24)).cpu()
+            assert torch.isnan(got[1]).all()
+            want = reference.encode(batch, code, groups[good])
+            assert_matches(got[good], want, _encode_scale(batch, code, groups[good]), torch.float32, "encode")
+    code = pk.LinearCode.cauchy(2, 2)
+    available = torch.ones(3, 4, dtype=torch.bool)
+    available[:, 0] = False
+    parity = torch.randn(3, 2, 24)
+    y, ok = pk.decode(batch_dev, parity.to(device), available.to(device), code, groups=groups_dev, out=zeros(3, 2, 24))
+    assert ok.tolist() == [True, False, True]
+    y = y.cpu()
+    assert torch.isnan(y[1]).all() and not torch.isnan(y[good]).any()
+    images = torch.randn(10, 2, 6, 6)
+    got = pk.encode(images.to(device), pk.ConcatCode(2), groups=groups_dev, out=zeros(3, 1, 2, 6, 6)).cpu()
+    assert torch.isnan(got[1]).all()
+    code = pk.ConcatCode(2)
+    assert_matches(got[good], reference.encode(images, code, groups[good]),
+                   _encode_scale(images, code, groups[good]), torch.float32, "concat")

@@ -29,7 +29,8 @@ from parity_kernels import reference
 from parity_kernels.backends import dispatch, layout
 
 from conftest import LAYOUTS, assert_matches, make_code, term_scale
-from kernel_checks import check_decode, check_encode, seed
+from kernel_checks import (check_decode, check_encode, check_group_index_outside_the_batch,
+                           check_nan_source_never_read, seed)
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent / "cuda_on_host"
@@ -166,16 +167,7 @@ def test_vector_choice_follows_row_alignment(cuda_on_cpu, numel, shifted, aligne
 
 
 def test_zero_coefficients_never_read(cuda_on_cpu, poisoned_outputs):
-    """More sources than rows, NaN in a source every row skips, one row of zeros."""
-    x = torch.randn(2, 9, 300)
-    coeffs = torch.randn(2, 3, 9)
-    coeffs[:, :, 4] = 0.0
-    coeffs[1, 1] = 0.0
-    x[:, 4] = float("nan")
-    got = torch.ops.parity_kernels.combine(x, coeffs)
-    clean = x.double().nan_to_num()
-    assert_matches(got, reference.combine(x, coeffs), reference.combine(clean.abs(), coeffs.double().abs()),
-                   torch.float32)
+    check_nan_source_never_read()
 
 
 @pytest.mark.parametrize("k", [2, 3, 4, 5, 9])
@@ -207,25 +199,5 @@ def test_plans_replay_through_the_cuda_glue(cuda_on_cpu, poisoned_outputs):
 
 @pytest.mark.parametrize("bad", [-1, 10], ids=["negative", "past_the_batch"])
 def test_group_index_outside_the_batch_gives_nan(cuda_on_cpu, bad, poisoned_outputs):
-    """No host sync to raise with: the group with a bad index reads nothing and gets NaN in
-    every output (decode: ok False); the other groups are untouched."""
-    batch = torch.randn(10, 24)
-    groups = torch.tensor([[0, 1], [2, bad], [4, 5]])
-    good = torch.tensor([0, 2])
-    for code in (pk.SumCode(2), pk.LinearCode.cauchy(2, 2)):
-        for _ in range(2):  # the second call replays the launch plan
-            got = pk.encode(batch, code, groups=groups, out=torch.zeros(3, code.num_coded, 24))  # NaN written
-            assert torch.isnan(got[1]).all()
-            want = reference.encode(batch, code, groups[good])
-            torch.testing.assert_close(got[good].double(), want, rtol=1e-5, atol=1e-5)
-    code = pk.LinearCode.cauchy(2, 2)
-    parity = torch.randn(3, 2, 24)
-    available = torch.ones(3, 4, dtype=torch.bool)
-    available[:, 0] = False
-    y, ok = pk.decode(batch, parity, available, code, groups=groups, out=torch.zeros(3, 2, 24))
-    assert ok.tolist() == [True, False, True]
-    assert torch.isnan(y[1]).all() and not torch.isnan(y[good]).any()
-    images = torch.randn(10, 2, 6, 6)
-    got = pk.encode(images, pk.ConcatCode(2), groups=groups, out=torch.zeros(3, 1, 2, 6, 6))
-    assert torch.isnan(got[1]).all()
-    torch.testing.assert_close(got[good], reference.concat_downsample(images, groups[good]).float())
+    """No host sync to raise with: the group's outputs are NaN (decode: ok False)."""
+    check_group_index_outside_the_batch(bad)

@@ -16,7 +16,8 @@ from parity_kernels import reference
 from parity_kernels.backends import dispatch
 
 from conftest import assert_matches, make_code
-from kernel_checks import check_decode, check_encode, seed
+from kernel_checks import (check_decode, check_encode, check_group_index_outside_the_batch,
+                           check_nan_source_never_read, seed)
 
 pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1",
                                 reason="needs TRITON_INTERPRET=1 set before import (make test runs it)")
@@ -51,15 +52,7 @@ def test_triton_concat_sizes(k, size, poisoned_outputs):
 
 
 def test_triton_more_sources_than_rows_and_nan_never_read(poisoned_outputs):
-    x = torch.randn(2, 9, 300)
-    coeffs = torch.randn(2, 3, 9)
-    coeffs[:, :, 4] = 0.0
-    coeffs[1, 1] = 0.0
-    x[:, 4] = float("nan")
-    got = torch.ops.parity_kernels.combine(x, coeffs)
-    clean = x.double().nan_to_num()
-    scale = reference.combine(clean.abs(), coeffs.abs())
-    assert_matches(got, reference.combine(x, coeffs), scale, torch.float32)
+    check_nan_source_never_read()
 
 
 def test_triton_out_buffer_and_index_check():
@@ -74,25 +67,9 @@ def test_triton_out_buffer_and_index_check():
 
 @pytest.mark.parametrize("bad", [-1, 10], ids=["negative", "past_the_batch"])
 def test_triton_group_index_outside_the_batch_gives_nan(bad, monkeypatch, poisoned_outputs):
-    """On CUDA no host check sees the indices (it would need a sync): the kernels give a
-    group with a bad index NaN in every output (decode: ok False) and read nothing of it;
-    the other groups are untouched. Here the CPU tensors' own range check is switched off
-    to reach the kernels."""
+    """On CUDA no host check sees the indices (it would need a sync): the kernels give the
+    group NaN outputs (decode: ok False). The CPU tensors' own range check is switched off
+    here to reach the kernels."""
     from parity_kernels.triton import backend as triton_backend
     monkeypatch.setattr(triton_backend, "_check_cpu_index", lambda rows, index: None)
-    batch = torch.randn(10, 24)
-    groups = torch.tensor([[0, 1], [2, bad], [4, 5]])
-    good = torch.tensor([0, 2])
-    code = pk.LinearCode.cauchy(2, 2)
-    got = pk.encode(batch, code, groups=groups, out=torch.zeros(3, 2, 24))  # NaN written, not left
-    assert torch.isnan(got[1]).all()
-    torch.testing.assert_close(got[good].double(), reference.encode(batch, code, groups[good]), rtol=1e-5, atol=1e-5)
-    available = torch.ones(3, 4, dtype=torch.bool)
-    available[:, 0] = False
-    y, ok = pk.decode(batch, torch.randn(3, 2, 24), available, code, groups=groups, out=torch.zeros(3, 2, 24))
-    assert ok.tolist() == [True, False, True]
-    assert torch.isnan(y[1]).all() and not torch.isnan(y[good]).any()
-    images = torch.randn(10, 2, 6, 6)
-    got = pk.encode(images, pk.ConcatCode(2), groups=groups, out=torch.zeros(3, 1, 2, 6, 6))
-    assert torch.isnan(got[1]).all()
-    torch.testing.assert_close(got[good], reference.concat_downsample(images, groups[good]).float())
+    check_group_index_outside_the_batch(bad)
