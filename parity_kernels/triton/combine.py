@@ -20,7 +20,9 @@ from ..backends.kernel_backend import combine_launchers
 from . import INTERPRET
 
 
-@triton.jit
+# batch (the gathered batch's rows, for the index check) changes from call to call in serving:
+# not specialised on (a new compile each time it crossed a multiple of 16 or was 1).
+@triton.jit(do_not_specialize=["batch"])
 def _combine_kernel(
     in_ptr, in_stride_g, in_stride_s,
     index_ptr, batch,

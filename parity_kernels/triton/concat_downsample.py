@@ -22,7 +22,9 @@ from . import INTERPRET
 from .combine import AUTOTUNE_MIN_ELEMENTS
 
 
-@triton.jit
+# batch (the gathered batch's rows, for the index check) changes from call to call in serving:
+# not specialised on (a new compile each time it crossed a multiple of 16 or was 1).
+@triton.jit(do_not_specialize=["batch"])
 def _concat_kernel(
     in_ptr, in_stride_g, in_stride_s, index_ptr, batch, out_ptr, channels, height, width,
     K: tl.constexpr, K_PAD: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr, WIN_Y: tl.constexpr, WIN_X: tl.constexpr,
