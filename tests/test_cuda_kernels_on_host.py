@@ -195,6 +195,7 @@ def test_plans_replay_through_the_cuda_glue(cuda_on_cpu, poisoned_outputs):
         want, want_ok = reference.decode(outputs, parity, available, code)
         assert torch.equal(ok, want_ok) and bool(ok.all())
         torch.testing.assert_close(y.double(), want, rtol=1e-4, atol=1e-4)
+    assert code._plans, "the CUDA C++ glue kept no launch plan"
 
 
 @pytest.mark.parametrize("bad", [-1, 10], ids=["negative", "past_the_batch"])
