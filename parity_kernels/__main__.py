@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     bench.add_argument("--no-overhead", action="store_true", help="skip the ResNet-50 comparison")
     bench.add_argument("--cases", default=None, metavar="TEXT",
                        help='only the cases whose name contains TEXT, e.g. "encode ConcatCode(k=8) 16x"')
+    bench.add_argument("--cold", action="store_true",
+                       help="CPU: flush the caches before every timed call (64 MB read), so every "
+                            "implementation reads from memory, as do_bench flushes the L2 on CUDA")
     sim = sub.add_parser("serve-sim", help="tail latency of ParM vs equal resources and hedging, faults injected")
     sim.add_argument("--backend", default="local", choices=("local", "ray"), help="local threads or Ray Serve")
     sim.add_argument("--quick", action="store_true", help="a short run (under 2 minutes on a CPU)")
@@ -44,7 +47,8 @@ def main(argv=None) -> int:
         from .bench import cli
 
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        cli.run(device, args.quick, args.json, args.plot, with_overhead=not args.no_overhead, only=args.cases)
+        cli.run(device, args.quick, args.json, args.plot, with_overhead=not args.no_overhead, only=args.cases,
+                cold=args.cold)
     if args.command == "demo":
         from .parm import demo as parm_demo
 

@@ -43,3 +43,35 @@ def test_bench_cases_filter(tmp_path):
             "--json", str(out_json))
     cases = json.loads(out_json.read_text())["cases"]
     assert [(c["op"], c["code"], c["shape"]) for c in cases] == [("decode", "SumCode(k=4)", "1x4x4096")]
+
+
+def test_bench_cold_flushes_before_every_timed_call(tmp_path):
+    out_json = tmp_path / "cold.json"
+    stdout = run_cli("bench", "--quick", "--device", "cpu", "--no-overhead", "--cold", "--cases",
+                     "encode SumCode(k=4) 1x4x4096", "--json", str(out_json))
+    assert "cold: 64 MB read before every timed call" in stdout
+    report = json.loads(out_json.read_text())
+    assert report["cold"] is True and len(report["cases"]) == 1
+
+
+def test_time_cpu_flushes_untimed_before_each_call(monkeypatch):
+    """The flush runs once before every timed call (not during warm-up) and its time is
+    not counted (a fake clock: each call takes 1, each flush 100)."""
+    import types
+
+    from parity_kernels.bench import timing
+
+    clock, events = [0.0], []
+
+    def call(name):
+        events.append(name)
+        clock[0] += 1.0
+
+    def flush():
+        events.append("flush")
+        clock[0] += 100.0
+
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    seconds = timing.time_cpu({"a": lambda: call("a"), "b": lambda: call("b")}, rounds=3, warmup=1, flush=flush)
+    assert events == ["a", "b"] + ["flush", "a", "flush", "b"] * 3
+    assert seconds == {"a": 1.0, "b": 1.0}

@@ -10,7 +10,7 @@ import torch
 
 from . import cases as case_lib
 from . import overhead, report
-from .timing import time_impls
+from .timing import cache_flusher, time_impls
 
 
 def _progress(done: int, total: int, label: str, start: float) -> None:
@@ -31,9 +31,11 @@ def wants_compile(case: case_lib.Case, quick: bool) -> bool:
 
 
 def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead: bool = True,
-        only=None) -> list:
+        only=None, cold: bool = False) -> list:
     """Time every case (``only``: those whose name contains it), print the table, write
-    JSON / PNG when asked; returns the rows."""
+    JSON / PNG when asked; returns the rows. ``cold``: on CPU, caches flushed before every
+    timed call (``timing.cache_flusher``)."""
+    flush = cache_flusher() if cold and not device.startswith("cuda") else None
     selected = [case for case in case_lib.all_cases(device, quick) if only is None or only in case.name]
     if not selected:
         raise SystemExit(f"parity-kernels bench: no case name contains {only!r}")
@@ -41,7 +43,7 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
     for i, case in enumerate(selected):
         _progress(i, len(selected), case.name, start)
         case_lib.build(case, compile_eager=wants_compile(case, quick))
-        seconds = time_impls(device, case.impls, quick)
+        seconds = time_impls(device, case.impls, quick, flush=flush)
         rows.append({"op": case.op, "code": repr(case.code), "shape": case.shape,
                      "dtype": str(case.dtype).replace("torch.", ""), "device": device,
                      "bytes": case.nbytes, "copy_bytes": case.copy_bytes, "seconds": seconds})
@@ -61,9 +63,11 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
         print(f"\nencode + decode ({over['k']} images x {over['groups']} groups, SumCode, {over['dtype']}): "
               f"{over['encode_decode_s'] * 1e3:.3f} ms = {over['percent']:.2f} % of a ResNet-50 forward on "
               f"the same images ({over['forward_s'] * 1e3:.1f} ms) on {device}; target <= 1 % on GPU.")
+    if flush is not None:
+        print("cold: 64 MB read before every timed call (inputs and outputs from memory)")
     print(f"{len(rows)} cases in {time.time() - start:.0f} s")
     if json_path:
-        report.write_json(json_path, device, rows, dict(over, host_us=host), quick)
+        report.write_json(json_path, device, rows, dict(over, host_us=host), quick, cold=flush is not None)
     if plot_path:
         report.plot(plot_path, rows)
     return rows

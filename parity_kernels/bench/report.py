@@ -80,12 +80,13 @@ def machine(device: str) -> dict:
     return info
 
 
-def write_json(path: str, device: str, rows: List[dict], overhead: dict, quick: bool) -> None:
+def write_json(path: str, device: str, rows: List[dict], overhead: dict, quick: bool, cold: bool = False) -> None:
     for row in rows:
         row["gbps"] = {impl: gbps(row, impl) for impl in row["seconds"]}
         row.update(ratios(row))
     with open(path, "w") as f:
-        json.dump({"machine": machine(device), "quick": quick, "cases": rows, "overhead": overhead}, f, indent=1)
+        json.dump({"machine": machine(device), "quick": quick, "cold": cold, "cases": rows, "overhead": overhead},
+                  f, indent=1)
 
 
 def plot(path: str, rows: List[dict]) -> None:

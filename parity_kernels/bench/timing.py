@@ -1,25 +1,48 @@
 """How the benchmark times: warm up, then the median of many repeats.
 
 CPU: the implementations of a case run round-robin (one call each per round), so they
-all see the same machine load; wall-clock medians. CUDA: triton.testing.do_bench (CUDA
-events, the L2 cache flushed before every repetition, median).
+all see the same machine load; wall-clock medians. Inputs stay where the last round left
+them (an input that fits the last-level cache is read from it, by the copy too); with a
+``flush`` (``bench --cold``: ``cache_flusher``) a buffer twice the size of a large
+last-level cache is read before every timed call, so every implementation reads from
+memory (and finds no dirty lines of the flush to write back inside its timing). CUDA:
+triton.testing.do_bench (CUDA events, the L2 cache flushed before every repetition, median).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
+
+import torch
+
+FLUSH_BYTES = 64 << 20  # twice a 32 MB last-level cache
 
 
-def time_cpu(impls: Dict[str, Callable], rounds: int = 15, warmup: int = 2) -> Dict[str, float]:
-    """Median seconds per call of each implementation, interleaved."""
+def cache_flusher(nbytes: int = FLUSH_BYTES) -> Callable[[], None]:
+    """A function that reads ``nbytes`` through the caches: the lines it loads evict what
+    was cached (dirty lines are written back then, outside the timing), and are clean."""
+    buffer = torch.ones(nbytes // 4, dtype=torch.float32)  # float: a vectorised sum (int32: 25x slower)
+
+    def flush() -> None:
+        buffer.sum()
+
+    return flush
+
+
+def time_cpu(impls: Dict[str, Callable], rounds: int = 15, warmup: int = 2,
+             flush: Optional[Callable[[], None]] = None) -> Dict[str, float]:
+    """Median seconds per call of each implementation, interleaved; ``flush`` (untimed)
+    before every timed call when given."""
     for fn in impls.values():
         for _ in range(warmup):
             fn()
     samples = {name: [] for name in impls}
     for _ in range(rounds):
         for name, fn in impls.items():
+            if flush is not None:
+                flush()
             start = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - start)
@@ -37,8 +60,10 @@ def time_cuda(impls: Dict[str, Callable], rep_ms: int = 40) -> Dict[str, float]:
     return result
 
 
-def time_impls(device: str, impls: Dict[str, Callable], quick: bool, rounds=None) -> Dict[str, float]:
-    """Median seconds per call of each implementation on ``device``."""
+def time_impls(device: str, impls: Dict[str, Callable], quick: bool, rounds=None,
+               flush: Optional[Callable[[], None]] = None) -> Dict[str, float]:
+    """Median seconds per call of each implementation on ``device``; ``flush``: CPU only
+    (``cache_flusher``), CUDA flushes its L2 itself."""
     if device.startswith("cuda"):
         return time_cuda(impls, rep_ms=20 if quick else 40)
-    return time_cpu(impls, rounds=rounds or (7 if quick else 15), warmup=1 if rounds else 2)
+    return time_cpu(impls, rounds=rounds or (7 if quick else 15), warmup=1 if rounds else 2, flush=flush)
