@@ -107,7 +107,6 @@ def store(code, key: Optional[tuple], backend, out: Tensor, operands: layout.Com
     plans = code._plans
     if len(plans) >= MAX_PLANS:
         plans.clear()
-    batch = inputs.shape[0] if index is not None else 0
     spans = (checks.byte_span_length(out), checks.byte_span_length(inputs),
              0 if extra is None else checks.byte_span_length(extra))
-    plans[key] = CombinePlan(backend, out.shape, operands.kernel_args, batch, coeffs, ok_table, spans)
+    plans[key] = CombinePlan(backend, out.shape, operands.kernel_args, operands.batch, coeffs, ok_table, spans)

@@ -24,8 +24,7 @@ def launch_combine_args(kernel_args: tuple, batch: int, device, patterns: Option
 
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
     """One _C.combine call (see ``kernel_backend.combine_launchers``)."""
-    launch_combine_args(o.kernel_args, o.rows.shape[0] if o.index is not None else 0, None,
-                        layout.pattern_pointers(patterns))
+    launch_combine_args(o.kernel_args, o.batch, None, layout.pattern_pointers(patterns))
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)

@@ -43,8 +43,7 @@ def launch_combine_args(kernel_args: tuple, batch: int, device: torch.device, pa
 
 
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
-    launch_combine_args(o.kernel_args, o.rows.shape[0] if o.index is not None else 0, out.device,
-                        layout.pattern_pointers(patterns))
+    launch_combine_args(o.kernel_args, o.batch, out.device, layout.pattern_pointers(patterns))
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)

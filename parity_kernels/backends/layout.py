@@ -85,6 +85,11 @@ class CombineOperands(NamedTuple):
     num_sources: int  # S = k + e
     coeff_stride_g: int  # r * S for per-group coefficients, 0 for shared ones
 
+    @property
+    def batch(self) -> int:
+        """Rows of the gathered batch the index points into (its range bound); 0 without one."""
+        return self.rows.shape[0] if self.index is not None else 0
+
 
 def combine_operands(out: torch.Tensor, inputs: torch.Tensor, coeffs: torch.Tensor,
                      index: Optional[torch.Tensor], extra: Optional[torch.Tensor]) -> CombineOperands:

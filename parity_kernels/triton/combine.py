@@ -111,7 +111,7 @@ def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
     mask, ok_table, ok = (t.view(torch.uint8) for t in patterns) if patterns is not None else (o.rows,) * 3
     args = (
         o.rows, o.stride_g, o.stride_s,
-        o.index if o.index is not None else o.rows, o.rows.shape[0],
+        o.index if o.index is not None else o.rows, o.batch,
         ex if ex is not None else o.rows, ex.stride(0) if ex is not None else 0, ex.stride(1) if ex is not None else 0,
         o.coeffs, o.coeff_stride_g,  # unused with patterns
         out, o.numel, o.r, o.numel.bit_length(),
