@@ -10,7 +10,7 @@ import torch
 
 from . import cases as case_lib
 from . import overhead, report
-from .timing import cache_flusher, time_impls
+from .timing import FLUSH_BYTES, cache_flusher, time_impls
 
 
 def _progress(done: int, total: int, label: str, start: float) -> None:
@@ -64,7 +64,7 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
               f"{over['encode_decode_s'] * 1e3:.3f} ms = {over['percent']:.2f} % of a ResNet-50 forward on "
               f"the same images ({over['forward_s'] * 1e3:.1f} ms) on {device}; target <= 1 % on GPU.")
     if flush is not None:
-        print("cold: 64 MB read before every timed call (inputs and outputs from memory)")
+        print(f"cold: {FLUSH_BYTES >> 20} MB read before every timed call (inputs and outputs from memory)")
     print(f"{len(rows)} cases in {time.time() - start:.0f} s")
     if json_path:
         report.write_json(json_path, device, rows, dict(over, host_us=host), quick, cold=flush is not None)
