@@ -20,6 +20,15 @@ from ..backends.kernel_backend import combine_launchers
 from . import INTERPRET
 
 
+@triton.jit
+def bad_group(index_ptr, g, batch, K: tl.constexpr, K_PAD: tl.constexpr):
+    """True when one of group g's K indices (index_ptr: (G, K) int64) lies outside
+    [0, batch); K_PAD: a power of two >= K."""
+    images = tl.arange(0, K_PAD)
+    rows_read = tl.load(index_ptr + g * K + images, mask=images < K, other=0)
+    return tl.sum(((rows_read < 0) | (rows_read >= batch)).to(tl.int32), axis=0) > 0
+
+
 # batch (the gathered batch's rows, for the index check) changes from call to call in serving:
 # not specialised on (a new compile each time it crossed a multiple of 16 or was 1).
 @triton.jit(do_not_specialize=["batch"])
@@ -45,9 +54,7 @@ def _combine_kernel(
     coeff_base = coeff_ptr + g * coeff_stride_g
     bad = g < 0  # false; true below when one of the group's indices is outside the batch
     if HAS_INDEX:
-        srcs = tl.arange(0, S_PAD)
-        rows_read = tl.load(index_ptr + g * K + srcs, mask=srcs < K, other=0)
-        bad = tl.sum(((rows_read < 0) | (rows_read >= batch)).to(tl.int32), axis=0) > 0
+        bad = bad_group(index_ptr, g, batch, K, S_PAD)  # S_PAD >= K
     if BY_PATTERN:  # decode: this group's entry of the pattern table, and its ok flag
         srcs = tl.arange(0, S_PAD)
         bits = tl.load(mask_ptr + g * NUM_SOURCES + srcs, mask=srcs < NUM_SOURCES, other=0)
@@ -118,7 +125,7 @@ def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
         mask, ok_table, ok,
     )
     consts = dict(K=o.k, NUM_SOURCES=o.num_sources, R_PAD=r_pad, HAS_INDEX=o.index is not None,
-                  BY_PATTERN=patterns is not None, S_PAD=triton.next_power_of_2(o.num_sources))  # S_PAD >= K
+                  BY_PATTERN=patterns is not None, S_PAD=triton.next_power_of_2(o.num_sources))
     groups, numel = o.groups, o.numel
     if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
         block = fixed_block(numel, r_pad)

@@ -19,7 +19,7 @@ import triton.language as tl
 from ..backends import layout
 from ..codes import concat_grid
 from . import INTERPRET
-from .combine import AUTOTUNE_MIN_ELEMENTS
+from .combine import AUTOTUNE_MIN_ELEMENTS, bad_group
 
 
 # batch (the gathered batch's rows, for the index check) changes from call to call in serving:
@@ -58,9 +58,7 @@ def _concat_kernel(
     has = valid & (s < K)
     bad = g < 0  # false; true below when one of the group's indices is outside the batch
     if HAS_INDEX:
-        images = tl.arange(0, K_PAD)
-        rows_read = tl.load(index_ptr + g * K + images, mask=images < K, other=0)
-        bad = tl.sum(((rows_read < 0) | (rows_read >= batch)).to(tl.int32), axis=0) > 0
+        bad = bad_group(index_ptr, g, batch, K, K_PAD)
         has = tl.where(bad, False, has)
         row = tl.load(index_ptr + g * K + s, mask=has, other=0)
         base = row * in_stride_g + c * plane
