@@ -54,8 +54,10 @@ __global__ void combine_kernel(CombineArgs a, int64_t blocks_per_group) {
         const Vector<T, VEC> x = *reinterpret_cast<const Vector<T, VEC>*>(src);
 #pragma unroll
         for (int v = 0; v < VEC; ++v) acc[v] += c * E::load(x.v[v]);
-      } else {
-        for (int64_t v = 0; v < count; ++v) acc[v] += c * E::load(src[v]);
+      } else {  // the row's tail: constant indices keep acc in registers (no stack)
+#pragma unroll
+        for (int v = 0; v < VEC; ++v)
+          if (v < count) acc[v] += c * E::load(src[v]);
       }
     }
     T* dst = out + (g * a.r + j) * a.numel + e;
@@ -63,9 +65,11 @@ __global__ void combine_kernel(CombineArgs a, int64_t blocks_per_group) {
       Vector<T, VEC> y;
 #pragma unroll
       for (int v = 0; v < VEC; ++v) y.v[v] = E::store(acc[v]);
-      *reinterpret_cast<Vector<T, VEC>*>(dst) = y;
+      store_vector(dst, y);
     } else {
-      for (int64_t v = 0; v < count; ++v) dst[v] = E::store(acc[v]);
+#pragma unroll
+      for (int v = 0; v < VEC; ++v)
+        if (v < count) dst[v] = E::store(acc[v]);
     }
   }
 }

@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstring>
 #include <limits>
 
 #include "kernels.cuh"
@@ -44,11 +45,31 @@ __device__ __forceinline__ bool bad_group(const int64_t* index, int64_t g, int64
   return false;
 }
 
-// VEC elements moved as one 16-byte access.
+// VEC elements moved as one access (16 bytes in the kernels' vector paths).
 template <typename T, int VEC>
 struct alignas(sizeof(T) * VEC) Vector {
   T v[VEC];
 };
+
+// A 16-byte Vector stored at p (aligned to 16) as one st.global.v4: nvcc 13 splits a plain
+// store of the struct (or of a float4) in combine_kernel into one store per element (four
+// 4-byte or eight 2-byte stores; tests/test_gpu_code.py reads the compiled code). Loads
+// stay plain copies: they come out as one 16-byte load.
+template <typename T, int VEC>
+__device__ __forceinline__ void store_vector(T* p, const Vector<T, VEC>& x) {
+  if constexpr (sizeof(x) == 16) {
+    uint32_t w[4];
+    memcpy(w, &x, sizeof w);
+#if defined(__CUDA_ARCH__)
+    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};"
+                 :: "l"(p), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]) : "memory");
+#else  // the host build of tests/cuda_on_host
+    memcpy(p, w, sizeof w);
+#endif
+  } else {
+    *reinterpret_cast<Vector<T, VEC>*>(p) = x;
+  }
+}
 
 // Launch<T>::run(a) for the element type T of a.dtype.
 template <template <typename> class Launch, typename Args>
