@@ -89,11 +89,17 @@ def _combine_kernel(
 AUTOTUNE_MIN_ELEMENTS = 1 << 20
 # Accumulator tile (R_PAD x BLOCK fp32) kept within registers.
 MAX_TILE = 8192
+# Accumulator values one thread holds at most in a tuned config (R_PAD * BLOCK over the
+# warps' threads). At 64, sm_90 code of 8 sources spills (BLOCK 4096, 4 warps, r = 2:
+# 255 registers and a 552-byte stack, tests/test_gpu_code.py) or takes up to 243 registers
+# a thread; the same block with 8 warps stays in the space.
+MAX_ACC_PER_THREAD = 32
 
 
 def _prune(configs, named_args, **kwargs):
     r_pad = kwargs.get("R_PAD", named_args.get("R_PAD", 1))
-    kept = [c for c in configs if c.kwargs["BLOCK"] * r_pad <= MAX_TILE]
+    kept = [c for c in configs if c.kwargs["BLOCK"] * r_pad <= MAX_TILE
+            and c.kwargs["BLOCK"] * r_pad <= MAX_ACC_PER_THREAD * 32 * c.num_warps]
     return kept or configs[:1]
 
 
