@@ -162,3 +162,20 @@ def test_nan_in_three_apart_windows_stays_in_its_windows(dtype):
     want = reference.concat_downsample(x)
     assert got.isnan().any()
     assert torch.equal(got.isnan(), want.isnan())
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 8, 9])
+def test_triton_window_bound_is_the_longest_window(k):
+    """The Triton kernel unrolls WIN_Y x WIN_X loads per parity pixel: ``window`` must be the
+    longest adaptive-pooling window of any tile (shorter: pixels lose input; longer: wasted
+    loads), checked against every window of every tile of ConcatCode's grid."""
+    concat_downsample = pytest.importorskip("parity_kernels.triton.concat_downsample")
+    rows, cols = pk.codes.concat_grid(k)
+    for size in (3, 5, 7, 9, 13, 31, 36, 224, 225, 299):
+        for tiles in {rows, cols}:
+            if size < tiles:
+                continue
+            bounds = [t * size // tiles for t in range(tiles + 1)]
+            longest = max(-(-(o + 1) * size // (end - start)) - o * size // (end - start)
+                          for start, end in zip(bounds, bounds[1:]) for o in range(end - start))
+            assert concat_downsample.window(size, tiles) == longest, (size, tiles)

@@ -180,21 +180,44 @@ def test_triton_combine_autotune_space_has_no_spills(sm90, k, r):
         assert usage["STACK"] == 0 and usage["LOCAL"] == 0, (config, usage)
 
 
-@needs_cuobjdump
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("gathered", [False, True], ids=["stacked", "gathered"])
-def test_triton_concat_compiles_for_sm90(sm90, dtype, gathered):
+def concat_launch(dtype, gathered, k=8, groups=2):
+    """concat_downsample's launcher on 224 x 224 RGB images (the untuned launch: small)."""
     from parity_kernels.triton import concat_downsample
 
-    k, groups = 8, 2
     out = torch.empty(groups, 1, 3, 224, 224, dtype=dtype)
     if gathered:
         images, index = torch.randn(groups * k, 3, 224, 224).to(dtype), torch.arange(groups * k).view(groups, k)
     else:
         images, index = torch.randn(groups, k, 3, 224, 224).to(dtype), None
     concat_downsample.concat_downsample_into(out, images, index)
-    usage = cubin_usage(sm90[-1][0])
+
+
+@needs_cuobjdump
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("gathered", [False, True], ids=["stacked", "gathered"])
+def test_triton_concat_compiles_for_sm90_without_64_bit_division(sm90, dtype, gathered):
+    """A 64-bit integer division is a ~70-instruction subroutine call on the GPU: with one
+    per window bound, the kernel would spend ~10x its memory time on index arithmetic (15 of
+    them per thread before image sizes became constants)."""
+    concat_launch(dtype, gathered)
+    binary = sm90[-1][0]
+    assert not re.search(r"(div|rem)\.[su]64", binary.asm["ptx"])
+    usage = cubin_usage(binary)
     assert usage["STACK"] == 0 and usage["LOCAL"] == 0, usage
+
+
+@needs_cuobjdump
+def test_triton_concat_autotune_space_has_no_spills(sm90):
+    from parity_kernels.triton import concat_downsample
+
+    concat_launch(torch.float16, gathered=True)
+    _, run, args, kwargs = sm90[-1]
+    configs = concat_downsample._prune(concat_downsample._concat_tuned.configs, {}, **kwargs)
+    assert len(configs) > 1
+    for config in configs:
+        binary = run(*args, grid=(1, 1), warmup=True, **{**kwargs, **config.kwargs, "num_warps": config.num_warps})
+        usage = cubin_usage(binary)
+        assert usage["STACK"] == 0 and usage["LOCAL"] == 0, (config, usage)
 
 
 # --- CUDA C++ ------------------------------------------------------------------------------

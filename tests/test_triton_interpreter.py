@@ -51,6 +51,19 @@ def test_triton_concat_sizes(k, size, poisoned_outputs):
     assert_matches(got, reference.concat_downsample(x), reference.concat_downsample(x.double().abs()), torch.float32)
 
 
+@pytest.mark.parametrize("gathered", [False, True], ids=["stacked", "gathered"])
+def test_triton_concat_int64_positions(gathered, monkeypatch, poisoned_outputs):
+    """Images with a side over INT32_SIDE (46340) take the kernel's int64 positions; here
+    the limit is lowered so small images take them."""
+    from parity_kernels.triton import concat_downsample
+    monkeypatch.setattr(concat_downsample, "INT32_SIDE", 4)
+    x = torch.randn(2, 5, 2, 9, 13)
+    rows, groups = (x.flatten(0, 1), torch.randperm(10).view(2, 5)) if gathered else (x, None)
+    got = pk.encode(rows, pk.ConcatCode(5), groups=groups)
+    assert_matches(got, reference.concat_downsample(rows, groups), reference.concat_downsample(rows.abs(), groups),
+                   torch.float32)
+
+
 def test_triton_more_sources_than_rows_and_nan_never_read(poisoned_outputs):
     check_nan_source_never_read()
 
