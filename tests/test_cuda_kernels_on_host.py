@@ -179,6 +179,17 @@ def test_concat_sizes(cuda_on_cpu, k, size, poisoned_outputs):
     assert_matches(got, reference.concat_downsample(x), reference.concat_downsample(x.double().abs()), torch.float32)
 
 
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("size", [(2, 70001), (70001, 2)], ids=["wide", "tall"])
+def test_concat_sides_past_32_bit_positions(cuda_on_cpu, k, size, poisoned_outputs):
+    """A side over 46340 pixels takes the kernel's 64-bit in-plane positions: at 70001, a
+    window's bound (local position x side) passes 2^31; k = 2: tiles side by side, k = 3:
+    two rows of tiles."""
+    x = torch.randn((1, k, 1) + size)
+    got = pk.encode(x, pk.ConcatCode(k))
+    assert_matches(got, reference.concat_downsample(x), reference.concat_downsample(x.double().abs()), torch.float32)
+
+
 def test_plans_replay_through_the_cuda_glue(cuda_on_cpu, poisoned_outputs):
     """A second call with the same metadata runs the launch plan (integers only) and still
     reads the new tensors."""

@@ -12,11 +12,11 @@ namespace {
 constexpr int kThreads = 256;
 
 template <typename T, int VEC>
-__global__ void combine_kernel(CombineArgs a, int64_t blocks_per_group) {
+__global__ void combine_kernel(CombineArgs a, uint32_t blocks_per_group) {
   using E = Element<T>;
   using Acc = typename E::Acc;
-  const int64_t g = blockIdx.x / blocks_per_group;
-  const int64_t e = ((blockIdx.x % blocks_per_group) * kThreads + threadIdx.x) * VEC;
+  const int64_t g = blockIdx.x / blocks_per_group;  // 32-bit: a 64-bit division is a call
+  const int64_t e = (int64_t(blockIdx.x % blocks_per_group) * kThreads + threadIdx.x) * VEC;
   if (e >= a.numel) return;
   const bool full = e + VEC <= a.numel;
   const int64_t count = full ? VEC : a.numel - e;
@@ -88,10 +88,11 @@ cudaError_t CombineLaunch<T>::run(const CombineArgs& a) {
   const int64_t blocks = blocks_per_group * a.groups;
   if (blocks == 0) return cudaSuccess;
   if (blocks > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
+  const auto per_group = static_cast<uint32_t>(blocks_per_group);
   if (a.aligned) {
-    combine_kernel<T, kVec><<<static_cast<unsigned>(blocks), kThreads, 0, a.stream>>>(a, blocks_per_group);
+    combine_kernel<T, kVec><<<static_cast<unsigned>(blocks), kThreads, 0, a.stream>>>(a, per_group);
   } else {
-    combine_kernel<T, 1><<<static_cast<unsigned>(blocks), kThreads, 0, a.stream>>>(a, blocks_per_group);
+    combine_kernel<T, 1><<<static_cast<unsigned>(blocks), kThreads, 0, a.stream>>>(a, per_group);
   }
   return cudaGetLastError();
 }
