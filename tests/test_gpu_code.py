@@ -246,7 +246,9 @@ def test_cuda_kernels_use_no_stack_or_local_memory():
 @needs_cuda_library
 def test_cuda_combine_vector_kernels_move_16_bytes_at_a_time():
     """combine_kernel<T, 16 / sizeof(T)> (every row aligned) loads and stores 16 bytes a
-    time in sm_90 code: one LDG.E.128 per source read, one STG.E.128 per output written."""
+    time in sm_90 code: one LDG.E.128 per source read, one STG.E.128 per output written,
+    and the loads of a batch of sources are all issued before the first add (a GPU warp
+    issues in order: an add waiting for its load stalls every load behind it)."""
     sass = subprocess.run([CUOBJDUMP, "-sass", "-arch", "sm_90", CUDA_LIBRARY], capture_output=True, text=True,
                           check=True).stdout
     functions = re.split(r"\n\s*Function : ", sass)[1:]
@@ -256,3 +258,6 @@ def test_cuda_combine_vector_kernels_move_16_bytes_at_a_time():
     for name, code in vector_kernels.items():
         assert "LDG.E.128" in code, f"{name}: no 16-byte loads"
         assert "STG.E.128" in code, f"{name}: no 16-byte stores"
+        # kSourcesAtOnce (4) source loads in flight before the first add waits for one
+        first_adds = re.split(r"\b[FD]FMA\b", code, maxsplit=1)[0]
+        assert first_adds.count("LDG.E.128") >= 4, f"{name}: sources loaded one at a time"

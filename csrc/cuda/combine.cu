@@ -10,6 +10,7 @@ namespace cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kSourcesAtOnce = 4;
 
 template <typename T, int VEC>
 __global__ void combine_kernel(CombineArgs a, uint32_t blocks_per_group) {
@@ -43,21 +44,32 @@ __global__ void combine_kernel(CombineArgs a, uint32_t blocks_per_group) {
     Acc acc[VEC];
 #pragma unroll
     for (int v = 0; v < VEC; ++v) acc[v] = Acc(0);
-    for (int64_t s = 0; s < num_sources; ++s) {
-      const Acc c = coeffs[j * num_sources + s];
-      if (c == Acc(0)) continue;  // never read a source whose coefficient is zero
-      const T* src = s < a.k ? (a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
-                                        : inputs + g * a.in_stride_g + s * a.in_stride_s)
-                             : extra + g * a.ex_stride_g + (s - a.k) * a.ex_stride_s;
-      src += e;
-      if (full) {
-        const Vector<T, VEC> x = *reinterpret_cast<const Vector<T, VEC>*>(src);
+    // Sources in batches of kSourcesAtOnce: every load of a batch is issued before the
+    // first add that waits for one (a loop of one source at a time keeps one load in flight).
+    for (int64_t s0 = 0; s0 < num_sources; s0 += kSourcesAtOnce) {
+      Acc c[kSourcesAtOnce];
+      Vector<T, VEC> x[kSourcesAtOnce];
 #pragma unroll
-        for (int v = 0; v < VEC; ++v) acc[v] += c * E::load(x.v[v]);
-      } else {  // the row's tail: constant indices keep acc in registers (no stack)
+      for (int i = 0; i < kSourcesAtOnce; ++i) {
+        const int64_t s = s0 + i;
+        c[i] = s < num_sources ? coeffs[j * num_sources + s] : Acc(0);
+        if (c[i] == Acc(0)) continue;  // never read a source whose coefficient is zero
+        const T* src = s < a.k ? (a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
+                                          : inputs + g * a.in_stride_g + s * a.in_stride_s)
+                               : extra + g * a.ex_stride_g + (s - a.k) * a.ex_stride_s;
+        src += e;
+        if (full) {
+          x[i] = *reinterpret_cast<const Vector<T, VEC>*>(src);
+        } else {  // the row's tail: constant indices keep x and acc in registers (no stack)
 #pragma unroll
-        for (int v = 0; v < VEC; ++v)
-          if (v < count) acc[v] += c * E::load(src[v]);
+          for (int v = 0; v < VEC; ++v) x[i].v[v] = v < count ? src[v] : E::store(Acc(0));
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kSourcesAtOnce; ++i) {
+        if (c[i] == Acc(0)) continue;
+#pragma unroll
+        for (int v = 0; v < VEC; ++v) acc[v] += c[i] * E::load(x[i].v[v]);
       }
     }
     T* dst = out + (g * a.r + j) * a.numel + e;
