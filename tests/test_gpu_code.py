@@ -8,64 +8,33 @@ indexed at run time), each of which would cost a bandwidth-bound kernel its spee
 
 - Triton: the launchers of combine and concat_downsample called as on CUDA, through a
   stand-in driver that reports an sm_90 target and never launches (the kernels are only
-  compiled); the PTX and the cubin's resource usage are read. Uses this machine's triton,
-  which need not be the GPU machine's.
+  compiled; parity_kernels.bench.gpu_code, which also prints the figures); the PTX and the
+  cubin's resource usage are read. Uses this machine's triton, which need not be the GPU
+  machine's.
 - CUDA C++: the sm_80 and sm_90 code nvcc put into ``parity_kernels._C_cuda``, read with
   cuobjdump (skipped where the package was built without nvcc).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
-import shutil
 import subprocess
-import tempfile
-from typing import Dict, List
+from typing import Dict
 
 import pytest
 import torch
 
 triton = pytest.importorskip("triton")
 
+from parity_kernels.bench.gpu_code import (combine_launches, compile_only_sm90, concat_launch,  # noqa: E402
+                                           cubin_usage, cuda_library, cuobjdump, resource_usage)
+
 VECTOR_LOAD = re.compile(r"ld\.global(?:\.[\w:]+)*\.v4\.")
 VECTOR_STORE = re.compile(r"st\.global(?:\.[\w:]+)*\.v4\.")
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 DTYPE_IDS = ["float32", "float16", "bfloat16"]
-
-
-def _cuobjdump() -> str | None:
-    """cuobjdump: Triton's own copy, else a CUDA toolkit's."""
-    try:
-        path = triton.knobs.nvidia.cuobjdump.path
-    except Exception:  # another triton layout
-        path = None
-    if path and os.path.exists(path):
-        return path
-    home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
-    return shutil.which("cuobjdump") or shutil.which("cuobjdump", path=os.path.join(home, "bin"))
-
-
-CUOBJDUMP = _cuobjdump()
+CUOBJDUMP = cuobjdump()
 needs_cuobjdump = pytest.mark.skipif(CUOBJDUMP is None, reason="no cuobjdump (Triton's or a CUDA toolkit's)")
-
-
-def resource_usage(binary: str) -> Dict[str, Dict[str, int]]:
-    """``{"<arch> <function>": {"REG": n, "STACK": n, "LOCAL": n, ...}}`` of a cubin or of
-    a library's fat binaries, from ``cuobjdump -res-usage``."""
-    text = subprocess.run([CUOBJDUMP, "-res-usage", binary], capture_output=True, text=True, check=True).stdout
-    usage, arch, function = {}, "?", None
-    for line in text.splitlines():
-        if m := re.match(r"\s*arch = (\w+)", line):
-            arch = m.group(1)
-        elif m := re.match(r"\s*Function (\S+):", line):
-            function = m.group(1)
-        elif function and "REG:" in line:
-            usage[f"{arch} {function}"] = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", line)}
-            function = None
-    assert usage, text[-2000:]
-    return usage
 
 
 def assert_no_stack_or_local(usage: Dict[str, Dict[str, int]]) -> None:
@@ -76,70 +45,12 @@ def assert_no_stack_or_local(usage: Dict[str, Dict[str, int]]) -> None:
 # --- Triton -------------------------------------------------------------------------------
 
 
-class Sm90CompileOnly:
-    """Enough of a Triton driver to compile for an H200 (sm_90, 32-thread warps) without one.
-    Device -90 keeps these compiled kernels apart from a real GPU's in Triton's caches."""
-
-    def get_current_target(self):
-        from triton.backends.compiler import GPUTarget
-        return GPUTarget("cuda", 90, 32)
-
-    def get_current_device(self):
-        return -90
-
-    def get_current_stream(self, device=None):
-        return 0
-
-
 @pytest.fixture
-def sm90(monkeypatch):
-    """Triton launches compile for sm_90 instead of running; returns the list the compiled
-    kernels are appended to, each with the launch's (args, kwargs) for recompiling."""
-    from triton.runtime import driver
-
-    from parity_kernels.triton import combine, concat_downsample
-
-    # (raising=False: a triton that keeps its driver elsewhere compiles for its own GPU)
-    monkeypatch.setattr(driver, "_active", Sm90CompileOnly(), raising=False)
-    compiled: List = []
-    for kernel in (combine._combine_kernel, concat_downsample._concat_kernel):
-        def compile_only(*args, grid, warmup, _run=kernel.run, **kwargs):
-            binary = _run(*args, grid=grid, warmup=True, **kwargs)
-            compiled.append((binary, _run, args, kwargs))
-            return binary
-        monkeypatch.setattr(kernel, "run", compile_only)
-    return compiled
-
-
-def cubin_usage(binary) -> Dict[str, int]:
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
-        f.write(binary.asm["cubin"])
-        f.flush()
-        (usage,) = resource_usage(f.name).values()
-    return usage
-
-
-def combine_launches(dtype, item=(3, 16, 16), k=4, r=2):
-    """(name, launcher call) for each way combine runs: encode, gathered groups, decode by
-    pattern with an extra (parity) row. 16-byte aligned rows when ``item`` has a multiple
-    of 16 elements (of 4 bytes or less)."""
-    from parity_kernels.triton import combine
-
-    groups = 3
-    x = torch.randn(groups, k, *item).to(dtype)
-    out = torch.empty(groups, r, *item, dtype=dtype)
-    rows = torch.randn(groups * k, *item).to(dtype)
-    index = torch.randperm(groups * k).view(groups, k)
-    table = torch.randn(2 ** (k + 1), r, k + 1)
-    ok_table = torch.ones(2 ** (k + 1), dtype=torch.bool)
-    available = torch.rand(groups, k + 1) < 0.7
-    parity = torch.randn(groups, 1, *item).to(dtype)
-    ok = torch.empty(groups, dtype=torch.bool)
-    return [
-        ("encode", lambda: combine.combine_into(out, x, torch.randn(groups, r, k), None, None)),
-        ("gathered", lambda: combine.combine_into(out, rows, torch.randn(groups, r, k), index, None)),
-        ("by pattern", lambda: combine.combine_patterns_into(out, ok, x, table, ok_table, available, None, parity)),
-    ]
+def sm90():
+    """Triton launches compile for sm_90 instead of running (parity_kernels.bench.gpu_code);
+    the list each compiled kernel is appended to, as (compiled, run, args, kwargs)."""
+    with compile_only_sm90() as compiled:
+        yield compiled
 
 
 @needs_cuobjdump
@@ -181,18 +92,6 @@ def test_triton_combine_autotune_space_has_no_spills(sm90, k, r):
         assert usage["STACK"] == 0 and usage["LOCAL"] == 0, (config, usage)
 
 
-def concat_launch(dtype, gathered, k=8, groups=2):
-    """concat_downsample's launcher on 224 x 224 RGB images (the untuned launch: small)."""
-    from parity_kernels.triton import concat_downsample
-
-    out = torch.empty(groups, 1, 3, 224, 224, dtype=dtype)
-    if gathered:
-        images, index = torch.randn(groups * k, 3, 224, 224).to(dtype), torch.arange(groups * k).view(groups, k)
-    else:
-        images, index = torch.randn(groups, k, 3, 224, 224).to(dtype), None
-    concat_downsample.concat_downsample_into(out, images, index)
-
-
 @needs_cuobjdump
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("gathered", [False, True], ids=["stacked", "gathered"])
@@ -224,12 +123,7 @@ def test_triton_concat_autotune_space_has_no_spills(sm90):
 # --- CUDA C++ ------------------------------------------------------------------------------
 
 
-def _cuda_library() -> str | None:
-    spec = importlib.util.find_spec("parity_kernels._C_cuda")
-    return spec.origin if spec else None
-
-
-CUDA_LIBRARY = _cuda_library()
+CUDA_LIBRARY = cuda_library()
 needs_cuda_library = pytest.mark.skipif(CUDA_LIBRARY is None,
                                         reason="parity_kernels._C_cuda not built (no nvcc when installing)")
 
@@ -262,3 +156,20 @@ def test_cuda_combine_vector_kernels_move_16_bytes_at_a_time():
         # kSourcesAtOnce (4) source loads in flight before the first add waits for one
         first_adds = re.split(r"\b[FD]FMA\b", code, maxsplit=1)[0]
         assert first_adds.count("LDG.E.128") >= 4, f"{name}: sources loaded one at a time"
+
+
+def test_widest_access_in_ptx():
+    from parity_kernels.bench.gpu_code import widest
+    ptx = """
+        @%p1 ld.global.v4.b32 { %r1, %r2, %r3, %r4 }, [ %rd1 + 0 ];
+        ld.global.b16 %rs1, [%rd2];
+        ld.global.L1::evict_last.v2.b32 { %r5, %r6 }, [ %rd3 + 0 ];
+        st.global.b16 [%rd4], %rs2;
+        st.global.v2.f64 [%rd5], {%fd1, %fd2};
+        ld.param.u64 %rd9, [param_0];
+    """
+    assert widest(ptx, "ld") == 16
+    assert widest(ptx, "st") == 16
+    assert widest("ld.global.b16 %rs1, [%rd2]; st.global.b32 [%rd1], %r1;", "ld") == 2
+    assert widest("ld.global.b16 %rs1, [%rd2]; st.global.b32 [%rd1], %r1;", "st") == 4
+    assert widest("ld.param.u64 %rd9, [param_0];", "ld") == 0

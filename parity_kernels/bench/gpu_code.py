@@ -1,0 +1,206 @@
+"""The GPU code as compiled for an H200 (sm_90), read on any machine with triton (and nvcc for
+the CUDA C++ kernels): registers, stack, and how each kernel moves memory. No GPU needed,
+no timing: what the compiled code is, not how fast it runs.
+
+``python -m parity_kernels.bench.gpu_code`` prints, for the Triton kernels at serving shapes
+(untuned launches) and for the CUDA C++ kernels in ``parity_kernels._C_cuda``, registers a
+thread, stack bytes, and the widest global loads and stores. tests/test_gpu_code.py holds
+the properties that must stay true (16-byte rows, no stack, no 64-bit division).
+
+Triton kernels are compiled through their real launchers, with CPU tensors standing in for
+device ones, by a stand-in driver that reports an sm_90 target and never launches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from typing import Dict, Iterator, List, Optional
+
+import torch
+
+
+def cuobjdump() -> Optional[str]:
+    """cuobjdump: Triton's bundled copy, else a CUDA toolkit's; None when neither exists."""
+    try:
+        import triton
+        path = triton.knobs.nvidia.cuobjdump.path
+    except Exception:  # no triton, or another layout of it
+        path = None
+    if path and os.path.exists(path):
+        return path
+    home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+    return shutil.which("cuobjdump") or shutil.which("cuobjdump", path=os.path.join(home, "bin"))
+
+
+def resource_usage(binary: str, tool: Optional[str] = None) -> Dict[str, Dict[str, int]]:
+    """``{"<arch> <function>": {"REG": n, "STACK": n, "LOCAL": n, ...}}`` of a cubin or of a
+    library's fat binaries, from ``cuobjdump -res-usage``."""
+    text = subprocess.run([tool or cuobjdump(), "-res-usage", binary], capture_output=True, text=True,
+                          check=True).stdout
+    usage, arch, function = {}, "?", None
+    for line in text.splitlines():
+        if m := re.match(r"\s*arch = (\w+)", line):
+            arch = m.group(1)
+        elif m := re.match(r"\s*Function (\S+):", line):
+            function = m.group(1)
+        elif function and "REG:" in line:
+            usage[f"{arch} {function}"] = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", line)}
+            function = None
+    if not usage:
+        raise RuntimeError(f"no resource usage in cuobjdump's output: {text[-500:]}")
+    return usage
+
+
+def cubin_usage(compiled) -> Dict[str, int]:
+    """Resource usage of one compiled Triton kernel (its cubin)."""
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(compiled.asm["cubin"])
+        f.flush()
+        (usage,) = resource_usage(f.name).values()
+    return usage
+
+
+def widest(ptx: str, op: str) -> int:
+    """Bytes of the widest global ``op`` ("ld" or "st") in PTX (0: none): a ``.v4.b32`` moves
+    16, a ``.b16`` 2."""
+    widths = [(int(vec[1:]) if vec else 1) * int(bits) // 8
+              for vec, bits in re.findall(rf"\b{op}\.global(?:\.[\w:]+?)*?(?:\.(v[248]))?\.[bfsu](\d+)\b", ptx)]
+    return max(widths, default=0)
+
+
+class Sm90CompileOnly:
+    """Enough of a Triton driver to compile for an H200 (sm_90, 32-thread warps) without one.
+    Device -90 keeps these compiled kernels apart from a real GPU's in Triton's caches."""
+
+    def get_current_target(self):
+        from triton.backends.compiler import GPUTarget
+        return GPUTarget("cuda", 90, 32)
+
+    def get_current_device(self):
+        return -90
+
+    def get_current_stream(self, device=None):
+        return 0
+
+
+@contextlib.contextmanager
+def compile_only_sm90() -> Iterator[List]:
+    """Within it, the Triton kernels' launches compile for sm_90 instead of running. Yields
+    the list each compiled kernel is appended to, as (compiled, run, args, kwargs): ``run(*args,
+    grid=..., warmup=True, **kwargs)`` compiles it again (other block sizes, warps)."""
+    from triton.runtime import driver
+
+    from ..triton import combine, concat_downsample
+
+    kernels = (combine._combine_kernel, concat_downsample._concat_kernel)
+    saved_driver = getattr(driver, "_active", None)
+    compiled: List = []
+    driver._active = Sm90CompileOnly()
+    for kernel in kernels:
+        def compile_only(*args, grid, warmup, _run=kernel.run, **kwargs):
+            binary = _run(*args, grid=grid, warmup=True, **kwargs)
+            compiled.append((binary, _run, args, kwargs))
+            return binary
+        kernel.run = compile_only
+    try:
+        yield compiled
+    finally:
+        for kernel in kernels:
+            del kernel.run  # the class's own run again
+        driver._active = saved_driver
+
+
+def combine_launches(dtype, item=(3, 16, 16), k=4, r=2):
+    """(name, launcher call) for each way the Triton combine runs: encode, gathered groups,
+    decode by pattern with an extra (parity) row; 3 groups of ``item``. Rows are 16-byte
+    aligned when ``item`` has a multiple of 16 elements (of 4 bytes or less)."""
+    from ..triton import combine
+
+    groups = 3
+    x = torch.randn(groups, k, *item).to(dtype)
+    out = torch.empty(groups, r, *item, dtype=dtype)
+    rows = torch.randn(groups * k, *item).to(dtype)
+    index = torch.randperm(groups * k).view(groups, k)
+    table = torch.randn(2 ** (k + 1), r, k + 1)
+    ok_table = torch.ones(2 ** (k + 1), dtype=torch.bool)
+    available = torch.rand(groups, k + 1) < 0.7
+    parity = torch.randn(groups, 1, *item).to(dtype)
+    ok = torch.empty(groups, dtype=torch.bool)
+    return [
+        ("encode", lambda: combine.combine_into(out, x, torch.randn(groups, r, k), None, None)),
+        ("gathered", lambda: combine.combine_into(out, rows, torch.randn(groups, r, k), index, None)),
+        ("by pattern", lambda: combine.combine_patterns_into(out, ok, x, table, ok_table, available, None, parity)),
+    ]
+
+
+def concat_launch(dtype, gathered, k=8, groups=2, size=224):
+    """The Triton concat_downsample launcher on ``groups`` of k RGB images of size x size."""
+    from ..triton import concat_downsample
+
+    out = torch.empty(groups, 1, 3, size, size, dtype=dtype)
+    if gathered:
+        images, index = torch.randn(groups * k, 3, size, size).to(dtype), torch.arange(groups * k).view(groups, k)
+    else:
+        images, index = torch.randn(groups, k, 3, size, size).to(dtype), None
+    concat_downsample.concat_downsample_into(out, images, index)
+
+
+def cuda_library() -> Optional[str]:
+    """The path of parity_kernels._C_cuda, or None where it was not built."""
+    import importlib.util
+    spec = importlib.util.find_spec("parity_kernels._C_cuda")
+    return spec.origin if spec else None
+
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def main() -> int:
+    import triton
+
+    if cuobjdump() is None:
+        print("no cuobjdump (Triton's or a CUDA toolkit's): nothing to read")
+        return 1
+    print(f"Triton {triton.__version__}, target sm_90; registers / stack bytes / bytes of the widest global "
+          "load, store a thread")
+    print(f"{'kernel':<10}{'case':<34}" + "".join(f"{name:>22}" for name in DTYPES))
+    with compile_only_sm90() as compiled:
+        for k, r in ((2, 1), (4, 1), (4, 2), (4, 6), (8, 1), (8, 2), (8, 10)):
+            cells = []
+            for dtype in DTYPES.values():
+                combine_launches(dtype, item=(3, 32, 32), k=k, r=r)[0][1]()  # untuned: < 1 M outputs
+                binary, _, _, kwargs = compiled[-1]
+                u, ptx = cubin_usage(binary), binary.asm["ptx"]
+                cells.append(f"{u['REG']}/{u['STACK']}/{widest(ptx, 'ld')}B,{widest(ptx, 'st')}B")
+            case = f"k={k} r={r} BLOCK={kwargs['BLOCK']} warps={binary.metadata.num_warps}"
+            print(f"{'combine':<10}{case:<34}" + "".join(f"{c:>22}" for c in cells))
+        for k in (2, 4, 8):
+            for gathered in (False, True):
+                cells = []
+                for dtype in DTYPES.values():
+                    concat_launch(dtype, gathered, k=k)
+                    binary, _, _, kwargs = compiled[-1]
+                    u, ptx = cubin_usage(binary), binary.asm["ptx"]
+                    cells.append(f"{u['REG']}/{u['STACK']}/{widest(ptx, 'ld')}B,{widest(ptx, 'st')}B")
+                case = (f"k={k} {'gathered' if gathered else 'stacked'} 224px "
+                        f"{kwargs['BLOCK_Y']}x{kwargs['BLOCK_X']} warps={binary.metadata.num_warps}")
+                print(f"{'concat':<10}{case:<34}" + "".join(f"{c:>22}" for c in cells))
+    library = cuda_library()
+    if library is None:
+        print("parity_kernels._C_cuda not built: no CUDA C++ kernels to read")
+        return 0
+    print(f"\nCUDA C++ ({os.path.basename(library)}): registers / stack bytes / local bytes")
+    for name, u in resource_usage(library).items():
+        arch, function = name.split(" ", 1)
+        short = re.sub(r"^_ZN14parity_kernels4cuda\d+_GLOBAL__N__\w+?_\d+_(\w+?)_cu_[0-9a-f]+\d+", r"\1 ", function)
+        print(f"{arch:<7}{short[:90]:<92}{u['REG']:>4} {u['STACK']:>4} {u['LOCAL']:>4}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
