@@ -107,6 +107,17 @@ def test_triton_concat_compiles_for_sm90_without_64_bit_division(sm90, dtype, ga
 
 
 @needs_cuobjdump
+def test_triton_concat_int64_positions_compile_for_sm90(sm90):
+    """The variant for sides past 46340 pixels (WIDE), compiled from a 224-pixel launch's
+    arguments (an image that large would not fit here)."""
+    concat_launch(torch.float16, gathered=True)
+    _, run, args, kwargs = sm90[-1]
+    assert kwargs["WIDE"] is False
+    usage = cubin_usage(run(*args, grid=(1, 1), warmup=True, **{**kwargs, "WIDE": True}))
+    assert usage["STACK"] == 0 and usage["LOCAL"] == 0, usage
+
+
+@needs_cuobjdump
 def test_triton_concat_autotune_space_has_no_spills(sm90):
     from parity_kernels.triton import concat_downsample
 
