@@ -88,7 +88,7 @@ def _prune(configs, named_args, **kwargs):
     """Blocks no wider than the image (rounded up) with 1 or 2 pixels a thread: at 4, sm_90
     code of gathered float16 images has a 24-88-byte stack frame, at 16 it spills
     (tests/test_gpu_code.py)."""
-    widest = max(triton.next_power_of_2(kwargs["WIDTH"]), 64)
+    widest = max(triton.next_power_of_2(kwargs.get("WIDTH", named_args.get("WIDTH", 1))), 64)
     kept = [c for c in configs if c.kwargs["BLOCK_X"] <= widest
             and 32 * c.num_warps <= c.kwargs["BLOCK_Y"] * c.kwargs["BLOCK_X"] <= 64 * c.num_warps]
     return kept or configs[:1]
