@@ -143,7 +143,8 @@ needs_cuda_library = pytest.mark.skipif(CUDA_LIBRARY is None,
 @needs_cuda_library
 def test_cuda_kernels_use_no_stack_or_local_memory():
     usage = resource_usage(CUDA_LIBRARY)
-    assert {name.split()[0] for name in usage} >= {"sm_80", "sm_90"}
+    if "sm_90" not in {name.split()[0] for name in usage}:
+        pytest.skip("_C_cuda built without sm_90 (PARITY_KERNELS_CUDA_ARCHS)")
     assert any("combine_kernel" in name for name in usage) and any("concat_kernel" in name for name in usage)
     assert_no_stack_or_local(usage)
 
@@ -158,6 +159,8 @@ def test_cuda_combine_vector_kernels_move_16_bytes_at_a_time():
     sass = subprocess.run([CUOBJDUMP, "-sass", "-arch", "sm_90", CUDA_LIBRARY], capture_output=True, text=True,
                           check=True).stdout
     functions = re.split(r"\n\s*Function : ", sass)[1:]
+    if not functions:
+        pytest.skip("_C_cuda built without sm_90 (PARITY_KERNELS_CUDA_ARCHS)")
     vector_kernels = {f.split()[0]: f for f in functions
                       if re.search(r"combine_kernelI(fLi4|dLi2|6__halfLi8|13__nv_bfloat16Li8)E", f.split()[0])}
     assert len(vector_kernels) == 4, sorted(vector_kernels)
