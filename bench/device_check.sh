@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One H200 lease, one script: build, GPU tests, bandwidth benchmark. Results under $OUT:
-#   env.txt, build.log, gpu_tests.log, gpu_code.log/.txt, results.json, bandwidth.png, table.txt (printed last).
+#   env.txt, build.log, gpu_tests.log, gpu_code.log and .txt (compiled code), results.json,
+#   bandwidth.png, table.txt (printed last).
 # The benchmark runs its quick subset (serving k = 4, 64 MB and 256 MB) unless FULL=1.
 # Budget: under 8 minutes. Run from the repository root:
 #   OUT=/tmp/out bash bench/device_check.sh
