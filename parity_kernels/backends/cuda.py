@@ -57,7 +57,7 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
     rows, cols = concat_grid(o.k)
     with torch.cuda.device(out.device):
         _C_cuda.concat_downsample(
-            o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.rows.shape[0], o.k,
+            o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.batch, o.k,
             o.channels, o.height, o.width, rows, cols, out.data_ptr(), o.groups, _stream(out.device),
         )
 

@@ -156,6 +156,11 @@ class ConcatOperands(NamedTuple):
     def index_ptr(self) -> int:
         return _pointer(self.index)
 
+    @property
+    def batch(self) -> int:
+        """Rows of the gathered batch the index points into (its range bound); 0 without one."""
+        return self.rows.shape[0] if self.index is not None else 0
+
 
 def concat_operands(out: torch.Tensor, images: torch.Tensor, index: Optional[torch.Tensor]) -> ConcatOperands:
     """concat_downsample's arguments laid out for a kernel writing ``out`` (G, 1, C, H, W)."""

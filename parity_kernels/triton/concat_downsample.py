@@ -133,7 +133,7 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor, index: Optio
     o = layout.concat_operands(out, images, index)
     groups, channels, height, width = o.groups, o.channels, o.height, o.width
     rows, cols = concat_grid(o.k)
-    args = (o.rows, o.stride_g, o.stride_s, o.index if o.index is not None else o.rows, o.rows.shape[0], out)
+    args = (o.rows, o.stride_g, o.stride_s, o.index if o.index is not None else o.rows, o.batch, out)
     consts = dict(CHANNELS=channels, HEIGHT=height, WIDTH=width, K=o.k, K_PAD=triton.next_power_of_2(o.k),
                   ROWS=rows, COLS=cols, WIN_Y=window(height, rows), WIN_X=window(width, cols),
                   HAS_INDEX=o.index is not None, WIDE=max(height, width) > INT32_SIDE)
