@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import torch
 import parity_kernels as pk
 from parity_kernels import reference
 from parity_kernels.backends import dispatch, layout
+from parity_kernels.bench.gpu_code import cuda_homes
 
 from conftest import LAYOUTS, assert_matches, make_code, term_scale
 from kernel_checks import (check_decode, check_encode, check_group_index_outside_the_batch,
@@ -38,11 +38,8 @@ LAUNCH = re.compile(r"([\w:]+(?:<[^<>;]*>)?)<<<([^;]*?)>>>\(([^;]*)\);")
 
 
 def _cuda_include() -> Path | None:
-    """The CUDA headers' folder (as setup.py looks for nvcc's), or None."""
-    nvcc = shutil.which("nvcc")
-    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
-             os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc else None]
-    for home in filter(None, homes):
+    """The CUDA headers' folder (in the toolkit folders setup.py looks in), or None."""
+    for home in cuda_homes():
         include = Path(home) / "include"
         if (include / "cuda_fp16.h").exists() and (include / "cuda_runtime.h").exists():
             return include

@@ -14,6 +14,7 @@ device ones, by a stand-in driver that reports an sm_90 target and never launche
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -24,6 +25,16 @@ from typing import Dict, Iterator, List, Optional
 import torch
 
 
+def cuda_homes() -> List[str]:
+    """Folders a CUDA toolkit may be in, in the order setup.py's ``find_cuda`` tries them:
+    $CUDA_HOME, $CUDA_PATH, /usr/local/cuda, the folder above nvcc's on PATH."""
+    nvcc = shutil.which("nvcc")
+    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
+             os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc else None]
+    return [home for home in homes if home]
+
+
+@functools.lru_cache(maxsize=None)
 def cuobjdump() -> Optional[str]:
     """cuobjdump: Triton's bundled copy, else a CUDA toolkit's; None when neither exists."""
     try:
@@ -33,15 +44,14 @@ def cuobjdump() -> Optional[str]:
         path = None
     if path and os.path.exists(path):
         return path
-    home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
-    return shutil.which("cuobjdump") or shutil.which("cuobjdump", path=os.path.join(home, "bin"))
+    return shutil.which("cuobjdump") or next(
+        (found for home in cuda_homes() if (found := shutil.which("cuobjdump", path=os.path.join(home, "bin")))), None)
 
 
-def resource_usage(binary: str, tool: Optional[str] = None) -> Dict[str, Dict[str, int]]:
+def resource_usage(binary: str) -> Dict[str, Dict[str, int]]:
     """``{"<arch> <function>": {"REG": n, "STACK": n, "LOCAL": n, ...}}`` of a cubin or of a
     library's fat binaries, from ``cuobjdump -res-usage``."""
-    text = subprocess.run([tool or cuobjdump(), "-res-usage", binary], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run([cuobjdump(), "-res-usage", binary], capture_output=True, text=True, check=True).stdout
     usage, arch, function = {}, "?", None
     for line in text.splitlines():
         if m := re.match(r"\s*arch = (\w+)", line):
@@ -160,6 +170,12 @@ def cuda_library() -> Optional[str]:
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
+def _cell(binary) -> str:
+    """"registers/stack bytes/widest load B,widest store B" of one compiled Triton kernel."""
+    usage, ptx = cubin_usage(binary), binary.asm["ptx"]
+    return f"{usage['REG']}/{usage['STACK']}/{widest(ptx, 'ld')}B,{widest(ptx, 'st')}B"
+
+
 def main() -> int:
     import triton
 
@@ -175,8 +191,7 @@ def main() -> int:
             for dtype in DTYPES.values():
                 combine_launches(dtype, item=(3, 32, 32), k=k, r=r)[0][1]()  # untuned: < 1 M outputs
                 binary, _, _, kwargs = compiled[-1]
-                u, ptx = cubin_usage(binary), binary.asm["ptx"]
-                cells.append(f"{u['REG']}/{u['STACK']}/{widest(ptx, 'ld')}B,{widest(ptx, 'st')}B")
+                cells.append(_cell(binary))
             case = f"k={k} r={r} BLOCK={kwargs['BLOCK']} warps={binary.metadata.num_warps}"
             print(f"{'combine':<10}{case:<34}" + "".join(f"{c:>22}" for c in cells))
         for k in (2, 4, 8):
@@ -185,8 +200,7 @@ def main() -> int:
                 for dtype in DTYPES.values():
                     concat_launch(dtype, gathered, k=k)
                     binary, _, _, kwargs = compiled[-1]
-                    u, ptx = cubin_usage(binary), binary.asm["ptx"]
-                    cells.append(f"{u['REG']}/{u['STACK']}/{widest(ptx, 'ld')}B,{widest(ptx, 'st')}B")
+                    cells.append(_cell(binary))
                 case = (f"k={k} {'gathered' if gathered else 'stacked'} 224px "
                         f"{kwargs['BLOCK_Y']}x{kwargs['BLOCK_X']} warps={binary.metadata.num_warps}")
                 print(f"{'concat':<10}{case:<34}" + "".join(f"{c:>22}" for c in cells))
