@@ -132,10 +132,10 @@ class LinearCode(Code):
     Decoding solves W[R, E] y_E = z_R - W[R, A] y_A for the missing data outputs E from
     the available parities R (least squares when |R| > |E|). A group is recoverable when
     W[R, E] has full column rank in float64: its solve reproduces the identity on E to
-    1e-6. Every square submatrix of ``cauchy`` passes; ``vandermonde``'s fail from about
-    k, r = 8 (e.g. k = 7, r = 10 with every data output missing: condition 7e8), and
-    such groups come back with ok False. A rebuilt output errs by about cond(W[R, E])
-    times the rounding of the outputs' dtype (README, "Decode accuracy").
+    1e-6. ``cauchy``'s pass (the tests try k, r up to 10); ``vandermonde``'s fail from
+    about k, r = 8 (e.g. k = 7, r = 10 with every data output missing: condition 7e8),
+    and such groups come back with ok False. A rebuilt output errs by about
+    cond(W[R, E]) times the rounding of the outputs' dtype (README, "Decode accuracy").
     """
 
     systematic = True

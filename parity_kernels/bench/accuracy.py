@@ -7,7 +7,8 @@ amplified: relative to the true y_E, about
 
     u * (1 + ||pinv(W[R, E])||_2 * ||W[R]||_2 * ||x|| / ||x_E||)
 
-where x are the group's k data outputs (2-norms over all their elements). ``python -m
+where x are the group's k data outputs (2-norms over all their elements; every parity is
+available in these patterns, so W[R] = W). ``python -m
 parity_kernels.bench.accuracy`` prints the worst error of every pattern of min(k, r)
 missing data outputs for a few linear codes (bench/RESULTS.md, "Decode accuracy").
 """
