@@ -28,6 +28,26 @@ def coding_problems(draw):
     return code, groups, item, dtype, torch.tensor(masks, dtype=torch.bool), gathered, seed
 
 
+def _decode_both(code, batch, coded, available, index):
+    """Decode with the kernels and the reference, the missing data outputs (of ``batch``,
+    stacked or gathered by ``index``) set to NaN: (y, ok, want, want_ok, scale)."""
+    if not code.systematic:
+        y, ok = pk.decode(None, coded, available, code)
+        want, want_ok = reference.decode(None, coded, available, code)
+        coeffs, _ = code.decode_coefficients(available)
+        return y, ok, want, want_ok, reference.combine(coded.double().abs(), coeffs.abs())
+    k = code.k
+    damaged = batch.clone()
+    if index is not None:
+        damaged[reference.gather_rows(torch.arange(batch.shape[0]), index)[~available[:, :k]]] = float("nan")
+    else:
+        damaged[~available[:, :k]] = float("nan")
+    y, ok = pk.decode(damaged, coded, available, code, groups=index)
+    want, want_ok = reference.decode(damaged, coded, available, code, groups=index)
+    coeffs, _ = code.decode_coefficients(available)
+    return y, ok, want, want_ok, reference.combine(damaged.double().abs(), coeffs.abs(), index, coded.double().abs())
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(coding_problems())
 def test_encode_and_decode_match_reference(problem):
@@ -44,22 +64,7 @@ def test_encode_and_decode_match_reference(problem):
     scale = reference.combine(batch.double().abs(), code.encode_matrix().abs(), index)
     assert_matches(coded, reference.encode(batch, code, index), scale, dtype, "encode")
 
-    if code.systematic:
-        damaged = batch.clone()
-        rows = reference.gather_rows(torch.arange(batch.shape[0]), index) if gathered else None
-        if gathered:
-            damaged[rows[~available[:, :k]]] = float("nan")
-        else:
-            damaged[~available[:, :k]] = float("nan")
-        y, ok = pk.decode(damaged, coded, available, code, groups=index)
-        want, want_ok = reference.decode(damaged, coded, available, code, groups=index)
-        coeffs, _ = code.decode_coefficients(available)
-        scale = reference.combine(damaged.double().abs(), coeffs.abs(), index, coded.double().abs())
-    else:
-        y, ok = pk.decode(None, coded, available, code)
-        want, want_ok = reference.decode(None, coded, available, code)
-        coeffs, _ = code.decode_coefficients(available)
-        scale = reference.combine(coded.double().abs(), coeffs.abs())
+    y, ok, want, want_ok, scale = _decode_both(code, batch, coded, available, index)
     assert torch.equal(ok, want_ok)
     assert_matches(y, want, scale, dtype, "decode")
 
@@ -104,22 +109,7 @@ def test_every_dtype_and_layout_match_reference(poisoned_outputs, problem):
     scale = reference.combine(batch.double().abs(), code.encode_matrix().abs(), index)
     assert_matches(coded, want, scale, dtype, "encode")
 
-    if code.systematic:
-        damaged = batch.clone()
-        rows = reference.gather_rows(torch.arange(batch.shape[0]), index) if gathered else None
-        if gathered:
-            damaged[rows[~available[:, :k]]] = float("nan")
-        else:
-            damaged[~available[:, :k]] = float("nan")
-        y, ok = pk.decode(damaged, coded, available, code, groups=index)
-        want, want_ok = reference.decode(damaged, coded, available, code, groups=index)
-        coeffs, _ = code.decode_coefficients(available)
-        scale = reference.combine(damaged.double().abs(), coeffs.abs(), index, coded.double().abs())
-    else:
-        y, ok = pk.decode(None, coded, available, code)
-        want, want_ok = reference.decode(None, coded, available, code)
-        coeffs, _ = code.decode_coefficients(available)
-        scale = reference.combine(coded.double().abs(), coeffs.abs())
+    y, ok, want, want_ok, scale = _decode_both(code, batch, coded, available, index)
     # LinearCode declines solves float64 cannot reproduce, which the reference's rank test
     # may accept (its docstring); never the other way round
     assert not (ok & ~want_ok).any()
