@@ -6,6 +6,13 @@ import argparse
 import sys
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="parity-kernels", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -29,6 +36,10 @@ def main(argv=None) -> int:
     bench.add_argument("--cold", action="store_true",
                        help="CPU: flush the caches before every timed call (64 MB read), so every "
                             "implementation reads from memory, as do_bench flushes the L2 on CUDA")
+    bench.add_argument("--rounds", type=_positive_int, default=None, metavar="N",
+                       help="timed rounds a case: CPU, interleaved calls of every implementation "
+                            "(default 7 with --quick, else 15); CUDA, do_bench's time scaled alike. "
+                            "More rounds, steadier medians on a noisy machine")
     sim = sub.add_parser("serve-sim", help="tail latency of ParM vs equal resources and hedging, faults injected")
     sim.add_argument("--backend", default="local", choices=("local", "ray"), help="local threads or Ray Serve")
     sim.add_argument("--quick", action="store_true", help="a short run (under 2 minutes on a CPU)")
@@ -48,7 +59,7 @@ def main(argv=None) -> int:
 
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         cli.run(device, args.quick, args.json, args.plot, with_overhead=not args.no_overhead, only=args.cases,
-                cold=args.cold)
+                cold=args.cold, rounds=args.rounds)
     if args.command == "demo":
         from .parm import demo as parm_demo
 

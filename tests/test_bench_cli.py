@@ -32,17 +32,39 @@ def test_bench_quick_writes_json_and_plot(tmp_path):
                          + max(0.0, seconds["ours"] - seconds["ours_out"]))
         assert case["x_eager_at_copy_speed"] == pytest.approx(seconds["eager"] / at_copy_speed)
     assert any("compile" in c["seconds"] for c in cases)
+    assert report["rounds"] == 7  # --quick's default
     assert 0 < report["overhead"]["percent"]
     assert set(report["overhead"]["host_us"]) == {"torch x.sum(1)", "encode", "encode out=", "decode"}
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_bench_cases_filter(tmp_path):
+def test_bench_cases_filter_and_rounds(tmp_path):
     out_json = tmp_path / "one.json"
-    run_cli("bench", "--quick", "--device", "cpu", "--no-overhead", "--cases", "decode SumCode(k=4) 1x4x4096",
-            "--json", str(out_json))
-    cases = json.loads(out_json.read_text())["cases"]
-    assert [(c["op"], c["code"], c["shape"]) for c in cases] == [("decode", "SumCode(k=4)", "1x4x4096")]
+    stdout = run_cli("bench", "--quick", "--device", "cpu", "--no-overhead", "--cases", "decode SumCode(k=4) 1x4x4096",
+                     "--rounds", "3", "--json", str(out_json))
+    assert "1 cases in" in stdout and "3 interleaved rounds a case" in stdout
+    report = json.loads(out_json.read_text())
+    assert report["rounds"] == 3
+    assert [(c["op"], c["code"], c["shape"]) for c in report["cases"]] == [("decode", "SumCode(k=4)", "1x4x4096")]
+
+
+def test_time_impls_rounds(monkeypatch):
+    """CPU: warm-up, then exactly ``rounds`` timed calls of each implementation; CUDA:
+    do_bench's time scaled by rounds over the default; fewer than one round refused."""
+    from parity_kernels.bench import timing
+
+    calls = {"a": 0, "b": 0}
+    impls = {name: (lambda name=name: calls.__setitem__(name, calls[name] + 1)) for name in calls}
+    timing.time_impls("cpu", impls, quick=True, rounds=4)
+    assert calls == {"a": 2 + 4, "b": 2 + 4}
+    seen = []
+    monkeypatch.setattr(timing, "time_cuda", lambda impls, rep_ms: seen.append(rep_ms) or {})
+    timing.time_impls("cuda", impls, quick=False)
+    timing.time_impls("cuda", impls, quick=False, rounds=30)
+    timing.time_impls("cuda", impls, quick=True, rounds=7)
+    assert seen == [40, 80, 20]
+    with pytest.raises(ValueError, match="rounds"):
+        timing.time_impls("cpu", impls, quick=True, rounds=0)
 
 
 def test_bench_cold_flushes_before_every_timed_call(tmp_path):

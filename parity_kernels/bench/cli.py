@@ -10,7 +10,7 @@ import torch
 
 from . import cases as case_lib
 from . import overhead, report
-from .timing import FLUSH_BYTES, cache_flusher, time_impls
+from .timing import FLUSH_BYTES, cache_flusher, default_rounds, time_impls
 
 
 def _progress(done: int, total: int, label: str, start: float) -> None:
@@ -31,10 +31,10 @@ def wants_compile(case: case_lib.Case, quick: bool) -> bool:
 
 
 def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead: bool = True,
-        only=None, cold: bool = False) -> list:
+        only=None, cold: bool = False, rounds=None) -> list:
     """Time every case (``only``: those whose name contains it), print the table, write
     JSON / PNG when asked; returns the rows. ``cold``: on CPU, caches flushed before every
-    timed call (``timing.cache_flusher``)."""
+    timed call (``timing.cache_flusher``). ``rounds``: timed rounds a case (``time_impls``)."""
     flush = cache_flusher() if cold and not device.startswith("cuda") else None
     selected = [case for case in case_lib.all_cases(device, quick) if only is None or only in case.name]
     if not selected:
@@ -43,7 +43,7 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
     for i, case in enumerate(selected):
         _progress(i, len(selected), case.name, start)
         case_lib.build(case, compile_eager=wants_compile(case, quick))
-        seconds = time_impls(device, case.impls, quick, flush=flush)
+        seconds = time_impls(device, case.impls, quick, rounds=rounds, flush=flush)
         rows.append({"op": case.op, "code": repr(case.code), "shape": case.shape,
                      "dtype": str(case.dtype).replace("torch.", ""), "device": device,
                      "bytes": case.nbytes, "copy_bytes": case.copy_bytes, "seconds": seconds})
@@ -65,9 +65,12 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
               f"the same images ({over['forward_s'] * 1e3:.1f} ms) on {device}; target <= 1 % on GPU.")
     if flush is not None:
         print(f"cold: {FLUSH_BYTES >> 20} MB read before every timed call (inputs and outputs from memory)")
-    print(f"{len(rows)} cases in {time.time() - start:.0f} s")
+    rounds_used = rounds or default_rounds(quick)
+    print(f"{len(rows)} cases in {time.time() - start:.0f} s"
+          + ("" if device.startswith("cuda") else f", {rounds_used} interleaved rounds a case"))
     if json_path:
-        report.write_json(json_path, device, rows, dict(over, host_us=host), quick, cold=flush is not None)
+        report.write_json(json_path, device, rows, dict(over, host_us=host), quick, cold=flush is not None,
+                          rounds=rounds_used)
     if plot_path:
         report.plot(plot_path, rows)
     return rows

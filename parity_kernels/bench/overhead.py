@@ -58,7 +58,7 @@ def measure(device: str, groups: int, k: int, dtype: torch.dtype, quick: bool) -
     with torch.inference_mode():
         outputs = model(images.flatten(0, 1)).view(groups, k, -1)
         parity = model(pk.encode(images, code)[:, 0]).view(groups, 1, -1)
-        times = time_impls(device, quick=quick, rounds=3 if quick else None, impls={
+        times = time_impls(device, quick=quick, rounds=3 if quick else None, warmup=1 if quick else 2, impls={
             "forward": lambda: model(images.flatten(0, 1)),
             "encode_decode": lambda: (pk.encode(images, code), pk.decode(outputs, parity, available, code)),
         })

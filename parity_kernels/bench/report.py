@@ -6,7 +6,7 @@ import json
 import os
 import platform
 import time
-from typing import List
+from typing import List, Optional
 
 import torch
 
@@ -80,13 +80,14 @@ def machine(device: str) -> dict:
     return info
 
 
-def write_json(path: str, device: str, rows: List[dict], overhead: dict, quick: bool, cold: bool = False) -> None:
+def write_json(path: str, device: str, rows: List[dict], overhead: dict, quick: bool, cold: bool = False,
+               rounds: Optional[int] = None) -> None:
     for row in rows:
         row["gbps"] = {impl: gbps(row, impl) for impl in row["seconds"]}
         row.update(ratios(row))
     with open(path, "w") as f:
-        json.dump({"machine": machine(device), "quick": quick, "cold": cold, "cases": rows, "overhead": overhead},
-                  f, indent=1)
+        json.dump({"machine": machine(device), "quick": quick, "cold": cold, "rounds": rounds, "cases": rows,
+                   "overhead": overhead}, f, indent=1)
 
 
 def plot(path: str, rows: List[dict]) -> None:

@@ -60,10 +60,22 @@ def time_cuda(impls: Dict[str, Callable], rep_ms: int = 40) -> Dict[str, float]:
     return result
 
 
-def time_impls(device: str, impls: Dict[str, Callable], quick: bool, rounds=None,
-               flush: Optional[Callable[[], None]] = None) -> Dict[str, float]:
-    """Median seconds per call of each implementation on ``device``; ``flush``: CPU only
-    (``cache_flusher``), CUDA flushes its L2 itself."""
+def default_rounds(quick: bool) -> int:
+    """CPU rounds a case gets unless told otherwise."""
+    return 7 if quick else 15
+
+
+def time_impls(device: str, impls: Dict[str, Callable], quick: bool, rounds: Optional[int] = None,
+               flush: Optional[Callable[[], None]] = None, warmup: int = 2) -> Dict[str, float]:
+    """Median seconds per call of each implementation on ``device``. CPU: ``rounds``
+    interleaved rounds (default ``default_rounds(quick)``), ``flush`` (``cache_flusher``)
+    before each timed call. CUDA: do_bench for 20 ms (quick) or 40 ms, scaled by
+    ``rounds`` / ``default_rounds(quick)`` when ``rounds`` is given; it flushes its L2 itself."""
+    if rounds is not None and rounds < 1:
+        raise ValueError(f"rounds: expected at least 1, got {rounds}")
     if device.startswith("cuda"):
-        return time_cuda(impls, rep_ms=20 if quick else 40)
-    return time_cpu(impls, rounds=rounds or (7 if quick else 15), warmup=1 if rounds else 2, flush=flush)
+        rep_ms = 20 if quick else 40
+        if rounds is not None:
+            rep_ms = max(1, round(rep_ms * rounds / default_rounds(quick)))
+        return time_cuda(impls, rep_ms=rep_ms)
+    return time_cpu(impls, rounds=rounds or default_rounds(quick), warmup=warmup, flush=flush)
