@@ -22,10 +22,6 @@ import torch
 
 import parity_kernels as pk
 
-UNIT_ROUNDOFF = {torch.float32: 2.0 ** -24, torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8,
-                 torch.float64: 2.0 ** -53}
-
-
 class PatternError(NamedTuple):
     missing: tuple       # the missing data outputs E (every parity available)
     ok: bool             # decode's verdict
@@ -42,7 +38,10 @@ def decode_errors(code: pk.LinearCode, dtype: torch.dtype, numel: int = 1000, se
     x = torch.randn(1, k, numel, generator=gen, dtype=torch.float64).to(dtype)
     coded = pk.encode(x, code)
     w = code.encode_matrix()
+    w_norm = torch.linalg.matrix_norm(w, 2).item()
+    unit_roundoff = torch.finfo(dtype).eps / 2
     truth = x.double()[0]
+    x_norm = truth.norm().item()
     results = []
     for missing in itertools.combinations(range(k), min(k, r)):
         cols = list(missing)
@@ -54,10 +53,9 @@ def decode_errors(code: pk.LinearCode, dtype: torch.dtype, numel: int = 1000, se
         if bool(ok):
             error = ((y.double()[0, cols] - truth[cols]).norm() / x_e).item()
             error = error if error == error else float("inf")  # NaN from overflowed parities
-        w_e = w[:, cols]
-        amplification = (torch.linalg.matrix_norm(torch.linalg.pinv(w_e), 2) * torch.linalg.matrix_norm(w, 2)).item()
-        bound = UNIT_ROUNDOFF[dtype] * (1 + amplification * truth.norm().item() / x_e)
-        results.append(PatternError(missing, bool(ok), error, bound, torch.linalg.cond(w_e).item()))
+        singular = torch.linalg.svdvals(w[:, cols])  # ||pinv(W[R, E])||_2 = 1 / the smallest
+        bound = unit_roundoff * (1 + w_norm / singular[-1].item() * x_norm / x_e)
+        results.append(PatternError(missing, bool(ok), error, bound, (singular[0] / singular[-1]).item()))
     return results
 
 

@@ -35,7 +35,8 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
     """Time every case (``only``: those whose name contains it), print the table, write
     JSON / PNG when asked; returns the rows. ``cold``: on CPU, caches flushed before every
     timed call (``timing.cache_flusher``). ``rounds``: timed rounds a case (``time_impls``)."""
-    flush = cache_flusher() if cold and not device.startswith("cuda") else None
+    cuda = device.startswith("cuda")
+    flush = cache_flusher() if cold and not cuda else None
     selected = [case for case in case_lib.all_cases(device, quick) if only is None or only in case.name]
     if not selected:
         raise SystemExit(f"parity-kernels bench: no case name contains {only!r}")
@@ -51,7 +52,6 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
     _progress(len(selected), len(selected), "overhead beside ResNet-50" if with_overhead else "done", start)
     over = {}
     if with_overhead:
-        cuda = device.startswith("cuda")
         over = overhead.measure(device, groups=16 if cuda else 1, k=4,
                                 dtype=torch.float16 if cuda else torch.float32, quick=quick)
     host = overhead.host_overhead(device)
@@ -67,7 +67,7 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
         print(f"cold: {FLUSH_BYTES >> 20} MB read before every timed call (inputs and outputs from memory)")
     rounds_used = rounds or default_rounds(quick)
     print(f"{len(rows)} cases in {time.time() - start:.0f} s"
-          + ("" if device.startswith("cuda") else f", {rounds_used} interleaved rounds a case"))
+          + ("" if cuda else f", {rounds_used} interleaved rounds a case"))
     if json_path:
         report.write_json(json_path, device, rows, dict(over, host_us=host), quick, cold=flush is not None,
                           rounds=rounds_used)
