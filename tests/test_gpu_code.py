@@ -38,6 +38,7 @@ needs_cuobjdump = pytest.mark.skipif(CUOBJDUMP is None, reason="no cuobjdump (Tr
 
 
 def assert_no_stack_or_local(usage: Dict[str, Dict[str, int]]) -> None:
+    """usage: kernel name -> cuobjdump's resource usage (cubin_usage, resource_usage)."""
     spilling = {name: u for name, u in usage.items() if u["STACK"] or u["LOCAL"]}
     assert not spilling, f"kernels with a stack frame or local memory: {spilling}"
 
@@ -62,8 +63,7 @@ def test_triton_combine_compiles_for_sm90_with_16_byte_rows(sm90, dtype):
         ptx = binary.asm["ptx"]
         assert VECTOR_LOAD.search(ptx), f"{name}: no 16-byte loads of the rows"
         assert VECTOR_STORE.search(ptx), f"{name}: no 16-byte stores of the outputs"
-        usage = cubin_usage(binary)
-        assert usage["STACK"] == 0 and usage["LOCAL"] == 0, (name, usage)
+        assert_no_stack_or_local({name: cubin_usage(binary)})
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -88,8 +88,7 @@ def test_triton_combine_autotune_space_has_no_spills(sm90, k, r):
     assert configs
     for config in configs:
         binary = run(*args, grid=(1,), warmup=True, **{**kwargs, **config.kwargs, "num_warps": config.num_warps})
-        usage = cubin_usage(binary)
-        assert usage["STACK"] == 0 and usage["LOCAL"] == 0, (config, usage)
+        assert_no_stack_or_local({str(config): cubin_usage(binary)})
 
 
 @needs_cuobjdump
@@ -102,8 +101,7 @@ def test_triton_concat_compiles_for_sm90_without_64_bit_division(sm90, dtype, ga
     concat_launch(dtype, gathered)
     binary = sm90[-1][0]
     assert not re.search(r"(div|rem)\.[su]64", binary.asm["ptx"])
-    usage = cubin_usage(binary)
-    assert usage["STACK"] == 0 and usage["LOCAL"] == 0, usage
+    assert_no_stack_or_local({"concat": cubin_usage(binary)})
 
 
 @needs_cuobjdump
@@ -113,8 +111,8 @@ def test_triton_concat_int64_positions_compile_for_sm90(sm90):
     concat_launch(torch.float16, gathered=True)
     _, run, args, kwargs = sm90[-1]
     assert kwargs["WIDE"] is False
-    usage = cubin_usage(run(*args, grid=(1, 1), warmup=True, **{**kwargs, "WIDE": True}))
-    assert usage["STACK"] == 0 and usage["LOCAL"] == 0, usage
+    wide = run(*args, grid=(1, 1), warmup=True, **{**kwargs, "WIDE": True})
+    assert_no_stack_or_local({"concat WIDE": cubin_usage(wide)})
 
 
 @needs_cuobjdump
@@ -127,8 +125,7 @@ def test_triton_concat_autotune_space_has_no_spills(sm90):
     assert len(configs) > 1
     for config in configs:
         binary = run(*args, grid=(1, 1), warmup=True, **{**kwargs, **config.kwargs, "num_warps": config.num_warps})
-        usage = cubin_usage(binary)
-        assert usage["STACK"] == 0 and usage["LOCAL"] == 0, (config, usage)
+        assert_no_stack_or_local({str(config): cubin_usage(binary)})
 
 
 # --- CUDA C++ ------------------------------------------------------------------------------
