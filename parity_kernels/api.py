@@ -107,10 +107,9 @@ def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None, out: Optio
     autograd through it).
     """
     code = _check_code(code)
-    key = None if isinstance(code, ConcatCode) else plans.metadata("encode", x, groups, out)
-    plan = _planned(code, key, x, (x,))
+    plan, key = (None, None) if isinstance(code, ConcatCode) else plans.find(code, "encode", x, x, groups, out)
     if plan is not None:  # a call with this metadata passed every check below before
-        return _run_plan(plan, x, groups, None, out)
+        return plan.run(x, groups, None, out)
     if groups is None:
         _check_tensor("x", x, 2)
         if x.shape[1] != code.k:
@@ -159,14 +158,13 @@ def decode(
     (ValueError; no autograd through it).
     """
     code = _check_code(code)
-    key = plans.metadata("decode", outputs, coded_outputs, available, groups, out)
+    plan, key = plans.find(code, "decode", coded_outputs, outputs, coded_outputs, available, groups, out)
     if isinstance(code, BerrutCode):
         inputs, extra = coded_outputs, None
     else:
         inputs, extra = outputs, coded_outputs
-    plan = _planned(code, key, coded_outputs, (inputs, extra))
     if plan is not None:  # a call with this metadata passed every check below before
-        return _run_plan(plan, inputs, groups, extra, out, available)
+        return plan.run(inputs, groups, extra, out, available)
     _check_tensor("coded_outputs", coded_outputs, 2)
     coded_shape = coded_outputs.shape
     if coded_shape[1] != code.num_coded:
@@ -243,38 +241,11 @@ def _decode_by_pattern(code, inputs, index, extra, available, out, item, key):
     else:
         check_out(out, shape, inputs)
         check_out_apart(out, inputs, extra)
-    ok = torch.empty(groups, dtype=torch.bool, device=device)
+    ok = available.new_empty(groups)  # bool (checked above), on its device
     operands = ops.launch("decode_by_pattern", backend.combine_patterns_into, out, ok, inputs, table[0], table[1],
                           available, index, extra)
     plans.store(code, key, backend, out, operands, inputs, index, extra, table[0], available, table[1])
     return out, ok
-
-
-def _run_plan(plan, inputs, index, extra, out, available=None):
-    """A kept plan's launch (``plans``): into ``out`` or a fresh tensor; decode by pattern
-    (``available`` given) returns (y, ok)."""
-    if out is None:
-        out = inputs.new_empty(*plan.out_shape)
-    else:
-        plan.check_apart(out, inputs, extra)
-    if available is None:
-        ops.launch("combine_into", plan.launch, out, inputs, index, extra)
-        return out
-    ok = torch.empty(plan.out_shape[0], dtype=torch.bool, device=available.device)
-    ops.launch("decode_by_pattern", plan.launch, out, inputs, index, extra, available, ok)
-    return out, ok
-
-
-def _planned(code, key, first, differentiable):
-    """The plan kept for this call's metadata (``plans``; a key means plain tensors), when
-    it may run it: nothing intercepting ops, the same backend as when it was made, no
-    autograd."""
-    plan = plans.lookup(code, key)
-    if plan is None or _needs_autograd(*differentiable):
-        return None
-    if ops.plain_backend(first) is not plan.backend:
-        return None
-    return plan
 
 
 def _combine(inputs, coeffs, index, extra, out, item, code=None, key=None):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import parity_kernels as pk
-from parity_kernels import api, plans, reference
+from parity_kernels import plans, reference
 
 from conftest import layout
 from kernel_checks import check_decode, check_encode, seed
@@ -19,13 +19,13 @@ from test_direct_calls import _OpLog
 def plan_runs(monkeypatch):
     """How many calls ran a kept plan."""
     runs = []
-    run_plan = api._run_plan
+    run_plan = plans.CombinePlan.run
 
     def counting(*args, **kwargs):
         runs.append(1)
         return run_plan(*args, **kwargs)
 
-    monkeypatch.setattr(api, "_run_plan", counting)
+    monkeypatch.setattr(plans.CombinePlan, "run", counting)
     return runs
 
 
