@@ -97,3 +97,36 @@ def test_time_cpu_flushes_untimed_before_each_call(monkeypatch):
     seconds = timing.time_cpu({"a": lambda: call("a"), "b": lambda: call("b")}, rounds=3, warmup=1, flush=flush)
     assert events == ["a", "b"] + ["flush", "a", "flush", "b"] * 3
     assert seconds == {"a": 1.0, "b": 1.0}
+
+
+def test_with_backend_chosen_per_call_and_once_around_do_bench(monkeypatch):
+    """A ``WithBackend`` (the "cuda C++" column, host times) runs under its backend: per call
+    when called, and on CUDA with the choice made once outside do_bench's timed calls, so
+    the switch costs no host time there; other implementations keep the default."""
+    import triton.testing
+
+    import parity_kernels as pk
+    from parity_kernels.bench import timing
+
+    default = pk.get_backend()
+    seen = []
+    plain = lambda: seen.append(("plain", pk.get_backend()))  # noqa: E731
+    inner = lambda: seen.append(("inner", pk.get_backend()))  # noqa: E731
+    wrapped = timing.WithBackend("cuda", inner)
+    wrapped()
+    assert seen == [("inner", "cuda")] and pk.get_backend() == default
+
+    seen.clear()
+    timed = []
+
+    def fake_do_bench(fn, warmup, rep, return_mode):
+        timed.append((fn, pk.get_backend()))
+        fn()
+        return 2.0  # ms
+
+    monkeypatch.setattr(triton.testing, "do_bench", fake_do_bench)
+    result = timing.time_cuda({"ours": plain, "cuda_out": wrapped}, rep_ms=5)
+    assert result == {"ours": 2e-3, "cuda_out": 2e-3}
+    assert timed == [(plain, default), (inner, "cuda")]  # the inner function itself, backend already chosen
+    assert seen == [("plain", default)] * 2 + [("inner", "cuda")] * 2
+    assert pk.get_backend() == default

@@ -71,6 +71,11 @@ def _fallback(reason) -> object:
     return EAGER
 
 
+def cuda_extension_built() -> bool:
+    """The CUDA C++ kernels (``parity_kernels._C_cuda``) import: backend "cuda" can run."""
+    return not isinstance(_load(".cuda"), ImportError)
+
+
 def interpreting() -> bool:
     """Triton's interpreter was asked for (TRITON_INTERPRET=1 at import)."""
     return os.environ.get("TRITON_INTERPRET", "0") == "1"

@@ -3,8 +3,9 @@
 A case builds its tensors on the device and offers implementations as zero-argument
 callables: ``ours`` (a fresh output, as users call it), ``ours_out`` (into a reused out=
 buffer), ``eager`` (the same math in plain torch), ``compile`` (torch.compile of the eager
-code, where asked) and ``copy`` (copy_ of the input's bytes into a reused buffer: the
-bandwidth ceiling). Bytes = every input read once + every output written once; decode
+code, where asked), ``copy`` (copy_ of the input's bytes into a reused buffer: the
+bandwidth ceiling) and, on CUDA where the extension was built, ``cuda_out`` (``ours_out``
+with the CUDA C++ backend, a ``timing.WithBackend``). Bytes = every input read once + every output written once; decode
 reads only the available outputs it needs.
 """
 
@@ -17,6 +18,8 @@ import torch
 
 import parity_kernels as pk
 from parity_kernels.backends import dispatch, eager
+
+from .timing import WithBackend
 
 IMAGE = (3, 224, 224)
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -75,14 +78,6 @@ def _random_erasures(code: pk.Code, groups: int, device: str, gen: torch.Generat
     return available.to(device)
 
 
-def _with_backend(name: str, fn: Callable) -> Callable:
-    """fn run with backend ``name`` chosen (the CUDA C++ kernels beside the default Triton)."""
-    def run():
-        with pk.using_backend(name):
-            return fn()
-    return run
-
-
 def build(case: Case, compile_eager: bool) -> Case:
     """Make the tensors (random, never zeros) and the implementations of one case."""
     gen = torch.Generator().manual_seed(0)
@@ -109,8 +104,8 @@ def build(case: Case, compile_eager: bool) -> Case:
         case.impls["ours"] = lambda: pk.decode(outputs, coded, available, code)
         case.impls["ours_out"] = lambda: pk.decode(outputs, coded, available, code, out=y)
         baseline = lambda: eager_decode(outputs, coded, available, code)  # noqa: E731
-    if case.device.startswith("cuda") and not isinstance(dispatch._load(".cuda"), ImportError):
-        case.impls["cuda_out"] = _with_backend("cuda", case.impls["ours_out"])
+    if case.device.startswith("cuda") and dispatch.cuda_extension_built():
+        case.impls["cuda_out"] = WithBackend("cuda", case.impls["ours_out"])
     case.impls["eager"] = baseline
     if compile_eager:
         case.impls["compile"] = torch.compile(baseline, dynamic=False)

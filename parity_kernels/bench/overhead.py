@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 import parity_kernels as pk
+from parity_kernels.backends import dispatch
 
-from .timing import time_impls
+from .timing import WithBackend, time_impls, unwrapped
 
 
 class Bottleneck(nn.Module):
@@ -69,7 +70,8 @@ def measure(device: str, groups: int, k: int, dtype: torch.dtype, quick: bool) -
 
 def host_overhead(device: str, calls: int = 300, rounds: int = 7) -> Dict[str, float]:
     """Microseconds a call on tiny tensors (16 groups x 4 x 8), where the kernel costs
-    nothing: torch's x.sum(1) on the same tensor beside encode, encode(out=) and decode.
+    nothing: torch's x.sum(1) on the same tensor beside encode, encode(out=) and decode
+    (on CUDA also with the CUDA C++ backend, where built: "... (cuda C++)").
     Interleaved rounds of ``calls`` back-to-back calls; the median round per call."""
     import statistics
     import time
@@ -86,16 +88,22 @@ def host_overhead(device: str, calls: int = 300, rounds: int = 7) -> Dict[str, f
         "encode out=": lambda: pk.encode(x, code, out=out),
         "decode": lambda: pk.decode(x, coded, available, code),
     }
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    cuda = device.startswith("cuda")
+    if cuda and dispatch.cuda_extension_built():  # the CUDA C++ kernels too
+        for name in ("encode", "encode out=", "decode"):
+            impls[f"{name} (cuda C++)"] = WithBackend("cuda", impls[name])
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     samples: Dict[str, list] = {name: [] for name in impls}
-    for fn in impls.values():
-        fn()
+    for impl in impls.values():
+        impl()
     for _ in range(rounds):
-        for name, fn in impls.items():
-            sync()
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            sync()
-            samples[name].append((time.perf_counter() - start) / calls * 1e6)
+        for name, impl in impls.items():
+            chosen, fn = unwrapped(impl)
+            with chosen:  # outside the timing
+                sync()
+                start = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                sync()
+                samples[name].append((time.perf_counter() - start) / calls * 1e6)
     return {name: statistics.median(values) for name, values in samples.items()}

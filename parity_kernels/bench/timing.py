@@ -11,9 +11,10 @@ triton.testing.do_bench (CUDA events, the L2 cache flushed before every repetiti
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, ContextManager, Dict, Optional, Tuple
 
 import torch
 
@@ -49,14 +50,43 @@ def time_cpu(impls: Dict[str, Callable], rounds: int = 15, warmup: int = 2,
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
+class WithBackend:
+    """``fn`` run with parity_kernels' backend ``name`` chosen (the CUDA C++ kernels beside
+    the default Triton). Called, it chooses the backend around that one call; ``time_cuda``
+    instead chooses it once around all its timed calls, so the switch (a context manager,
+    a few us of host time) does not count against small launches."""
+
+    def __init__(self, name: str, fn: Callable) -> None:
+        self.name, self.fn = name, fn
+
+    def __call__(self):
+        import parity_kernels as pk
+
+        with pk.using_backend(self.name):
+            return self.fn()
+
+
+def unwrapped(fn: Callable) -> Tuple[ContextManager, Callable]:
+    """(the backend choice to time ``fn`` under, the function to call inside it): a
+    ``WithBackend``'s choice and inner function, else nothing to choose and ``fn``."""
+    if isinstance(fn, WithBackend):
+        import parity_kernels as pk
+
+        return pk.using_backend(fn.name), fn.fn
+    return contextlib.nullcontext(), fn
+
+
 def time_cuda(impls: Dict[str, Callable], rep_ms: int = 40) -> Dict[str, float]:
-    """Median seconds per call of each implementation (do_bench, L2 flushed)."""
+    """Median seconds per call of each implementation (do_bench, L2 flushed); a
+    ``WithBackend`` timed inside one choice of its backend."""
     from triton.testing import do_bench
 
     result = {}
-    for name, fn in impls.items():
-        fn()  # compile / autotune / tables outside the timing
-        result[name] = do_bench(fn, warmup=10, rep=rep_ms, return_mode="median") / 1e3
+    for name, impl in impls.items():
+        chosen, fn = unwrapped(impl)
+        with chosen:
+            fn()  # compile / autotune / tables outside the timing
+            result[name] = do_bench(fn, warmup=10, rep=rep_ms, return_mode="median") / 1e3
     return result
 
 
