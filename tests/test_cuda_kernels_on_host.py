@@ -11,7 +11,6 @@ model, speed, streams); tests/test_gpu.py covers that where a GPU exists.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import re
 import shutil
@@ -108,8 +107,7 @@ def cuda_on_cpu(host_module, monkeypatch):
         monkeypatch.setitem(sys.modules, "parity_kernels._C_cuda", host_module)
         from parity_kernels.backends import cuda
     monkeypatch.setattr(cuda, "_C_cuda", host_module)
-    monkeypatch.setattr(cuda, "_stream", lambda device: 0)
-    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    monkeypatch.setattr(cuda, "_stream", lambda index: 0)
     monkeypatch.setitem(dispatch._resolved, "cpu", cuda.BACKEND)
     yield cuda
 
@@ -185,6 +183,38 @@ def test_concat_sides_past_32_bit_positions(cuda_on_cpu, k, size, poisoned_outpu
     x = torch.randn((1, k, 1) + size)
     got = pk.encode(x, pk.ConcatCode(k))
     assert_matches(got, reference.concat_downsample(x), reference.concat_downsample(x.double().abs()), torch.float32)
+
+
+def test_launch_makes_the_tensors_device_current_and_gives_the_callers_back(host_module, poisoned_outputs):
+    """The binding makes the device it is given current for the launch and restores the
+    caller's after (the emulated runtime has devices 0 and 1, the caller on 0, and its
+    cudaGetDevice fails when a guard left device 1 current); a device that does not exist is
+    refused with the runtime's error, before anything is written."""
+    x = torch.randn(2, 3, 8)
+    coeffs = torch.randn(1, 3)
+    out = torch.empty(2, 1, 8)
+    args = layout.combine_operands(out, x, coeffs, None, None).kernel_args
+    for device in (1, 0, 1, 1):
+        out.fill_(float("nan"))
+        host_module.combine(*args, 0, False, 0, device, 0, 0, 0)  # batch, aligned, stream, device, patterns
+        assert_matches(out, reference.combine(x, coeffs), reference.combine(x.abs(), coeffs.abs()), torch.float32)
+    out.fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="cudaSetDevice"):
+        host_module.combine(*args, 0, False, 0, 7, 0, 0, 0)
+    assert out.isnan().all()
+
+    images = torch.randn(1, 4, 2, 6, 6)
+    parity = torch.empty(1, 1, 2, 6, 6)
+    o = layout.concat_operands(parity, images, None)
+    for device in (1, 0):
+        parity.fill_(float("nan"))
+        host_module.concat_downsample(o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, 0, 0, 4, 2, 6, 6,
+                                      2, 2, parity.data_ptr(), 1, 0, device)
+        assert_matches(parity, reference.concat_downsample(images), reference.concat_downsample(images.abs()),
+                       torch.float32)
+    with pytest.raises(RuntimeError, match="cudaSetDevice"):
+        host_module.concat_downsample(o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, 0, 0, 4, 2, 6, 6,
+                                      2, 2, parity.data_ptr(), 1, 0, -1)
 
 
 def test_plans_replay_through_the_cuda_glue(cuda_on_cpu, poisoned_outputs):

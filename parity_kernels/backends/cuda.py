@@ -1,4 +1,5 @@
-"""CUDA C++ kernels from ``parity_kernels._C_cuda``, launched on torch's current stream.
+"""CUDA C++ kernels from ``parity_kernels._C_cuda``, launched on torch's current stream of
+the tensors' device (the binding makes that device current for the launch).
 
 Rows are moved in 16-byte vectors when every source and output row starts on 16 bytes,
 else element by element. Nothing here synchronises with the device: a gathered group with
@@ -30,16 +31,22 @@ def _aligned(kernel_args: tuple) -> bool:
                                     extra_s * size, out, numel * size))
 
 
-def _stream(device: torch.device) -> int:
-    return torch.cuda.current_stream(device).cuda_stream
+def _device_index(device: torch.device) -> int:
+    """The index of a tensor's CUDA device (a CUDA tensor's device always has one)."""
+    return device.index or 0
+
+
+def _stream(index: int) -> int:
+    """torch's current stream on device ``index``, as the raw handle (no Stream object)."""
+    return torch._C._cuda_getCurrentRawStream(index)
 
 
 def launch_combine_args(kernel_args: tuple, batch: int, device: torch.device, patterns: Optional[tuple]) -> None:
     """One _C_cuda.combine launch from integers (see ``KernelBackend``) on ``device``'s
     current stream; ``batch``: the gathered batch's rows (0 without an index)."""
-    with torch.cuda.device(device):
-        _C_cuda.combine(*kernel_args, batch, _aligned(kernel_args), _stream(device),
-                        *(patterns or layout.NO_PATTERNS))
+    index = _device_index(device)  # made current by the binding for the launch
+    _C_cuda.combine(*kernel_args, batch, _aligned(kernel_args), _stream(index), index,
+                    *(patterns or layout.NO_PATTERNS))
 
 
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
@@ -55,11 +62,11 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
         return
     o = layout.concat_operands(out, images, index)
     rows, cols = concat_grid(o.k)
-    with torch.cuda.device(out.device):
-        _C_cuda.concat_downsample(
-            o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.batch, o.k,
-            o.channels, o.height, o.width, rows, cols, out.data_ptr(), o.groups, _stream(out.device),
-        )
+    index = _device_index(out.device)
+    _C_cuda.concat_downsample(
+        o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.batch, o.k,
+        o.channels, o.height, o.width, rows, cols, out.data_ptr(), o.groups, _stream(index), index,
+    )
 
 
 BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into, combine_patterns_into, launch_combine_args)
