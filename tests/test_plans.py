@@ -4,6 +4,8 @@ checked route does."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -150,3 +152,19 @@ def test_cuda_launcher_alignment_from_kernel_args():
     assert not cuda._aligned(args[:6] + (4096, 16, 2) + args[9:])  # extra sources 8 bytes apart
     assert not cuda._aligned(args[:15] + (3,))  # output rows of 12 bytes
     assert cuda._aligned((2,) + args[1:3] + (8,) + args[4:15] + (8,))  # bfloat16: 8 elements = 16 bytes
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(2000):  # against the plain definition: every pointer and byte stride % 16 == 0
+        dtype = rng.randrange(4)
+        size = [4, 2, 2, 8][dtype]  # float32, float16, bfloat16, float64
+        # each pointer (1, 6, 13) and stride (2, 3, 7, 8, 15) aligned nine times in ten
+        args = [dtype] + [0] * 15
+        for i in (1, 6, 13):
+            args[i] = 16 * rng.randrange(100) if rng.random() < 0.9 else rng.randrange(1600)
+        for i in (2, 3, 7, 8, 15):
+            args[i] = 16 // size * rng.randrange(100) if rng.random() < 0.9 else rng.randrange(100)
+        pointers, strides = (args[1], args[6], args[13]), (args[2], args[3], args[7], args[8], args[15])
+        want = all(p % 16 == 0 for p in pointers) and all(s * size % 16 == 0 for s in strides)
+        assert cuda._aligned(tuple(args)) == want, args
+        seen.add(want)
+    assert seen == {True, False}
