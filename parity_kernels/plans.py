@@ -3,9 +3,10 @@
 A call that passed every check and launched a compiled kernel directly
 (``ops.direct_backend``) learned things that depend only on its tensors' metadata
 (shapes, strides, dtypes, devices): that the arguments are valid, the output's shape and
-the kernel's integer arguments. Those are kept per code, keyed by that metadata; a later
-call with the same metadata reads its pointers and launches, skipping the checks and the
-layout work (DESIGN §5's host time, here: decode ~21 -> ~12 us, encode ~14 -> ~8 us).
+the launch but its tensors (``KernelBackend.plan_state``: the C++ kernels' integer
+arguments, a Triton launch's scalars, constants and grid). Those are kept per code,
+keyed by that metadata; a later call with the same metadata launches it for its own
+tensors, skipping the checks and the layout work (DESIGN §5's host time, here: decode ~21 -> ~12 us, encode ~14 -> ~8 us).
 
 Never kept: pointers, or any tensor of a call (a plan holds only the code's own
 coefficient tensors). Checked on every call, plan or not: autograd, dispatch and
@@ -87,8 +88,7 @@ class CombinePlan(NamedTuple):
 
     backend: object  # the KernelBackend that made it; a plan is used only with the same one
     out_shape: torch.Size  # the result's shape
-    kernel_args: tuple  # layout.CombineOperands.kernel_args of the call that made it
-    batch: int  # rows in a gathered batch (index range check), 0 without an index
+    state: object  # backend.plan_state of the call that made it: the launch but its tensors
     coeffs: Tensor  # the code's coefficient tensor (encode matrix or decode table), kept alive here
     ok_table: Optional[Tensor]  # decode by pattern: the code's table of recoverable patterns
     spans: tuple  # checks.byte_span_length of out, inputs, extra (0 for None): metadata only
@@ -113,13 +113,12 @@ class CombinePlan(NamedTuple):
             out = inputs.new_empty(*self.out_shape)  # sizes as arguments: ~0.6 us less than a tuple
         else:
             self.check_apart(out, inputs, extra)
-        args = layout.with_pointers(self.kernel_args, inputs, index, extra, out)
         if available is None:
-            ops.launch("combine_into", self.backend.launch_combine_args, args, self.batch, out.device, None)
+            ops.launch("combine_into", self.backend.replay_combine, self.state, out, inputs, index, extra, None)
             return out
         ok = available.new_empty(self.out_shape[0])  # bool, on its device (~0.5 us less than torch.empty)
-        patterns = (available.data_ptr(), self.ok_table.data_ptr(), ok.data_ptr())
-        ops.launch("decode_by_pattern", self.backend.launch_combine_args, args, self.batch, out.device, patterns)
+        ops.launch("decode_by_pattern", self.backend.replay_combine, self.state, out, inputs, index, extra,
+                   (available, self.ok_table, ok))
         return out, ok
 
 
@@ -129,8 +128,8 @@ def store(code, key: Optional[tuple], backend, out: Tensor, operands: layout.Com
     """Keep the plan of a call that just launched ``operands`` directly (None: nothing
     launched, an empty output), when its layout holds for any tensors with the same
     metadata: the kernel read ``inputs``, ``index``, ``extra``, ``coeffs`` and ``available``
-    in place, and the backend launches from integers."""
-    if key is None or operands is None or backend.launch_combine_args is None:
+    in place, and the backend can replay a launch (``KernelBackend.plan_state``)."""
+    if key is None or operands is None or backend.replay_combine is None:
         return
     if (operands.rows is not inputs or operands.index is not index or operands.extra is not extra
             or operands.coeffs is not coeffs or (available is not None and not available.is_contiguous())):
@@ -140,4 +139,4 @@ def store(code, key: Optional[tuple], backend, out: Tensor, operands: layout.Com
         plans.clear()
     spans = (checks.byte_span_length(out), checks.byte_span_length(inputs),
              0 if extra is None else checks.byte_span_length(extra))
-    plans[key] = CombinePlan(backend, out.shape, operands.kernel_args, operands.batch, coeffs, ok_table, spans)
+    plans[key] = CombinePlan(backend, out.shape, backend.plan_state(operands, available is not None), coeffs, ok_table, spans)

@@ -83,6 +83,35 @@ def test_triton_group_index_outside_the_batch_gives_nan(bad, monkeypatch, poison
     """On CUDA no host check sees the indices (it would need a sync): the kernels give the
     group NaN outputs (decode: ok False). The CPU tensors' own range check is switched off
     here to reach the kernels."""
-    from parity_kernels.triton import backend as triton_backend
-    monkeypatch.setattr(triton_backend, "_check_cpu_index", lambda rows, index: None)
+    from parity_kernels.triton import combine as triton_combine
+    monkeypatch.setattr(triton_combine, "check_cpu_index", lambda rows, index: None)
     check_group_index_outside_the_batch(bad)
+
+
+def test_triton_launch_plans_replay_with_new_tensors(poisoned_outputs, monkeypatch):
+    """Triton launches keep launch plans as the C++ ones do: a second round with fresh
+    tensors of the same metadata runs them (encode, decode by pattern) and still matches
+    the reference; a group index outside the batch is still refused on CPU tensors after
+    a plan of the same metadata was kept."""
+    from parity_kernels import plans
+
+    runs = []
+    run = plans.CombinePlan.run
+    monkeypatch.setattr(plans.CombinePlan, "run", lambda *args, **kwargs: runs.append(1) or run(*args, **kwargs))
+    code = pk.LinearCode.cauchy(3, 2)
+    for round_ in range(2):
+        check_encode(code, torch.float32, (3, 5), seed("triton plans", round_), layouts=["contiguous", "permuted"])
+        check_decode(code, torch.float32, seed("triton plans decode", round_), layouts=["contiguous"])
+        if round_ == 0:
+            kept, first_runs = len(code._plans), len(runs)
+    assert kept > 0 and len(code._plans) == kept, "the second round made new plans"
+    assert len(runs) - first_runs >= kept
+    assert {plan.backend.name for plan in code._plans.values()} == {"triton"}
+    assert any(key[0] == "decode" for key in code._plans)
+
+    batch, sum_code = torch.randn(5, 4), pk.SumCode(2)
+    groups = torch.tensor([[0, 1], [2, 3]])
+    for _ in range(2):  # a plan, then its replay
+        torch.testing.assert_close(pk.encode(batch, sum_code, groups=groups)[:, 0], batch[[0, 2]] + batch[[1, 3]])
+    with pytest.raises(ValueError, match="outside"):
+        pk.encode(batch, sum_code, groups=torch.tensor([[0, 1], [2, 7]]))

@@ -16,15 +16,24 @@ from ..codes import concat_grid
 from .kernel_backend import KernelBackend, combine_launchers
 
 
-def launch_combine_args(kernel_args: tuple, batch: int, device, patterns: Optional[tuple]) -> None:
-    """One _C.combine call from integers (see ``KernelBackend``); ``batch`` only serves
-    the index range check."""
-    _C.combine(*kernel_args, batch, torch.get_num_threads(), *(patterns or layout.NO_PATTERNS))
-
-
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
-    """One _C.combine call (see ``kernel_backend.combine_launchers``)."""
-    launch_combine_args(o.kernel_args, o.batch, None, layout.pattern_pointers(patterns))
+    """One _C.combine call (see ``kernel_backend.combine_launchers``); ``o.batch`` only
+    serves the index range check."""
+    _C.combine(*o.kernel_args, o.batch, torch.get_num_threads(), *layout.pattern_pointers(patterns))
+
+
+def plan_state(o: layout.CombineOperands, by_pattern: bool) -> tuple:
+    """What a plan keeps of a launch (``KernelBackend``): the integers and the batch (the
+    same for decode by pattern, whose pointers come at launch)."""
+    return o.kernel_args, o.batch
+
+
+def replay_combine(state: tuple, out: Tensor, inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor],
+                   patterns: Optional[tuple]) -> None:
+    """A kept launch for these tensors: the integers with their pointers."""
+    kernel_args, batch = state
+    _C.combine(*layout.with_pointers(kernel_args, inputs, index, extra, out), batch, torch.get_num_threads(),
+               *layout.pattern_pointers(patterns))
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)
@@ -42,4 +51,4 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
     )
 
 
-BACKEND = KernelBackend("cpu", combine_into, concat_downsample_into, combine_patterns_into, launch_combine_args)
+BACKEND = KernelBackend("cpu", combine_into, concat_downsample_into, combine_patterns_into, plan_state, replay_combine)

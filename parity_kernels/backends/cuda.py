@@ -43,16 +43,30 @@ def _stream(index: int) -> int:
     return torch._C._cuda_getCurrentRawStream(index)
 
 
-def launch_combine_args(kernel_args: tuple, batch: int, device: torch.device, patterns: Optional[tuple]) -> None:
-    """One _C_cuda.combine launch from integers (see ``KernelBackend``) on ``device``'s
-    current stream; ``batch``: the gathered batch's rows (0 without an index)."""
+def _launch_args(kernel_args: tuple, batch: int, device: torch.device, patterns: tuple) -> None:
+    """One _C_cuda.combine launch from integers on ``device``'s current stream;
+    ``batch``: the gathered batch's rows (0 without an index); ``patterns``: the (mask,
+    ok_table, ok) pointers."""
     index = _device_index(device)  # made current by the binding for the launch
-    _C_cuda.combine(*kernel_args, batch, _aligned(kernel_args), _stream(index), index,
-                    *(patterns or layout.NO_PATTERNS))
+    _C_cuda.combine(*kernel_args, batch, _aligned(kernel_args), _stream(index), index, *patterns)
 
 
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
-    launch_combine_args(o.kernel_args, o.batch, out.device, layout.pattern_pointers(patterns))
+    _launch_args(o.kernel_args, o.batch, out.device, layout.pattern_pointers(patterns))
+
+
+def plan_state(o: layout.CombineOperands, by_pattern: bool) -> tuple:
+    """What a plan keeps of a launch (``KernelBackend``): the integers and the batch (the
+    same for decode by pattern, whose pointers come at launch)."""
+    return o.kernel_args, o.batch
+
+
+def replay_combine(state: tuple, out: Tensor, inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor],
+                   patterns: Optional[tuple]) -> None:
+    """A kept launch for these tensors: the integers with their pointers."""
+    kernel_args, batch = state
+    _launch_args(layout.with_pointers(kernel_args, inputs, index, extra, out), batch, out.device,
+                 layout.pattern_pointers(patterns))
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)
@@ -71,4 +85,4 @@ def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] 
     )
 
 
-BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into, combine_patterns_into, launch_combine_args)
+BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into, combine_patterns_into, plan_state, replay_combine)

@@ -49,20 +49,24 @@ class KernelBackend:
     ok_table, available, index, extra)``, where a backend has it, is decode in one launch:
     each group's coefficients looked up in a table by its availability pattern (the
     eager API calls it directly; it is not an op).
-    ``launch_combine_args(kernel_args, batch, device, patterns)``, where a backend has it,
-    launches combine from integers alone (``layout.CombineOperands.kernel_args``, the
-    gathered batch's length or 0, the output's device, and the (mask, ok_table, ok)
-    pointers or None): what ``plans`` replays.
+    ``plan_state(operands, by_pattern)`` and ``replay_combine(state, out, inputs, index,
+    extra, patterns)``, where a backend has them, are what ``plans`` keeps and replays: the
+    state of a launch of ``layout.CombineOperands`` (everything but the call's tensors;
+    ``by_pattern``: decode by pattern), and that launch again for tensors of the same
+    metadata (``patterns`` None or (available, ok_table, ok) as for
+    ``combine_patterns_into``). Every launch of a backend with them should go through
+    ``replay_combine``, so that the path plans take is the tested one.
     """
 
     def __init__(self, name: str, combine_into: Callable, concat_downsample_into: Callable,
                  combine_patterns_into: Optional[Callable] = None,
-                 launch_combine_args: Optional[Callable] = None) -> None:
+                 plan_state: Optional[Callable] = None, replay_combine: Optional[Callable] = None) -> None:
         self.name = name
         self.combine_into = combine_into
         self.concat_downsample_into = concat_downsample_into
         self.combine_patterns_into = combine_patterns_into
-        self.launch_combine_args = launch_combine_args
+        self.plan_state = plan_state
+        self.replay_combine = replay_combine
 
     def combine(self, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
                 extra: Optional[Tensor] = None) -> Tensor:

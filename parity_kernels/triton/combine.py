@@ -11,6 +11,8 @@ of numel, sources, rows); small ones and the interpreter launch one fixed block.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import triton
 import triton.language as tl
@@ -117,27 +119,57 @@ def fixed_block(numel: int, r_pad: int) -> int:
     return max(64, min(1024, MAX_TILE // r_pad, triton.next_power_of_2(numel)))
 
 
-def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
+def check_cpu_index(rows: torch.Tensor, index) -> None:
+    """Group indices of CPU tensors (the interpreter) are range-checked, as the C++ kernels
+    do; on CUDA raising would need a device sync: the kernels give such a group NaN."""
+    if index is not None and rows.device.type == "cpu":
+        layout.check_index_range(index, rows.shape[0])
+
+
+class LaunchState(NamedTuple):
+    """A combine launch but its tensors (and what a launch plan keeps, ``plans``)."""
+
+    kernel: object  # _combine_kernel (one fixed block) or _combine_tuned
+    grid: object  # the grid, or (tuned) the function of the chosen config that gives it
+    scalars: tuple  # stride_g, stride_s, batch, extra's stride_g and stride_s, coeff_stride_g, numel, r, size_class
+    consts: dict  # the kernel's constexprs (BLOCK too for the fixed block)
+    coeffs: torch.Tensor  # coefficients (the code's; unused by decode by pattern)
+
+
+def plan_state(o: layout.CombineOperands, by_pattern: bool) -> LaunchState:
+    """The launch of ``o`` but its tensors; ``by_pattern``: decode by pattern."""
     ex = o.extra
     r_pad = triton.next_power_of_2(o.r)
-    # bool tensors as uint8 for Triton; without patterns, unused placeholders
-    mask, ok_table, ok = (t.view(torch.uint8) for t in patterns) if patterns is not None else (o.rows,) * 3
-    args = (
-        o.rows, o.stride_g, o.stride_s,
-        o.index if o.index is not None else o.rows, o.batch,
-        ex if ex is not None else o.rows, ex.stride(0) if ex is not None else 0, ex.stride(1) if ex is not None else 0,
-        o.coeffs, o.coeff_stride_g,  # unused with patterns
-        out, o.numel, o.r, o.numel.bit_length(),
-        mask, ok_table, ok,
-    )
+    scalars = (o.stride_g, o.stride_s, o.batch, ex.stride(0) if ex is not None else 0,
+               ex.stride(1) if ex is not None else 0, o.coeff_stride_g, o.numel, o.r, o.numel.bit_length())
     consts = dict(K=o.k, NUM_SOURCES=o.num_sources, R_PAD=r_pad, HAS_INDEX=o.index is not None,
-                  BY_PATTERN=patterns is not None, S_PAD=triton.next_power_of_2(o.num_sources))
+                  BY_PATTERN=by_pattern, S_PAD=triton.next_power_of_2(o.num_sources))
     groups, numel = o.groups, o.numel
-    if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
+    if INTERPRET or groups * o.r * numel < AUTOTUNE_MIN_ELEMENTS:
         block = fixed_block(numel, r_pad)
-        _combine_kernel[(groups * triton.cdiv(numel, block),)](*args, **consts, BLOCK=block)
-    else:
-        _combine_tuned[lambda meta: (groups * triton.cdiv(numel, meta["BLOCK"]),)](*args, **consts)
+        consts["BLOCK"] = block
+        return LaunchState(_combine_kernel, (groups * triton.cdiv(numel, block),), scalars, consts, o.coeffs)
+    return LaunchState(_combine_tuned, lambda meta: (groups * triton.cdiv(numel, meta["BLOCK"]),), scalars, consts,
+                       o.coeffs)
+
+
+def replay_combine(state: LaunchState, out: torch.Tensor, inputs: torch.Tensor, index, extra, patterns) -> None:
+    """The launch of ``state`` reading ``inputs`` (its rows), ``index``, ``extra`` and
+    writing ``out``; ``patterns``: None or (available, ok_table, ok). CPU tensors (the
+    interpreter) have their group indices range-checked (``check_cpu_index``)."""
+    check_cpu_index(inputs, index)
+    # bool tensors as uint8 for Triton; without patterns, unused placeholders
+    mask, ok_table, ok = (t.view(torch.uint8) for t in patterns) if patterns is not None else (inputs,) * 3
+    stride_g, stride_s, batch, ex_stride_g, ex_stride_s, coeff_stride_g, numel, r, size_class = state.scalars
+    state.kernel[state.grid](
+        inputs, stride_g, stride_s, index if index is not None else inputs, batch,
+        extra if extra is not None else inputs, ex_stride_g, ex_stride_s, state.coeffs, coeff_stride_g,
+        out, numel, r, size_class, mask, ok_table, ok, **state.consts,
+    )
+
+
+def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
+    replay_combine(plan_state(o, patterns is not None), out, o.rows, o.index, o.extra, patterns)
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)
