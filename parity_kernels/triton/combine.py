@@ -19,7 +19,7 @@ import triton.language as tl
 
 from ..backends import layout
 from ..backends.kernel_backend import combine_launchers
-from . import INTERPRET
+from . import INTERPRET, cdiv, next_power_of_2
 
 
 @triton.jit
@@ -116,7 +116,7 @@ def fixed_block(numel: int, r_pad: int) -> int:
     """The block of the untuned launch: a power of two, at most MAX_TILE / R_PAD."""
     if INTERPRET:  # the interpreter runs programs one by one: keep them small
         return max(16, 256 // r_pad)
-    return max(64, min(1024, MAX_TILE // r_pad, triton.next_power_of_2(numel)))
+    return max(64, min(1024, MAX_TILE // r_pad, next_power_of_2(numel)))
 
 
 def check_cpu_index(rows: torch.Tensor, index) -> None:
@@ -139,17 +139,17 @@ class LaunchState(NamedTuple):
 def plan_state(o: layout.CombineOperands, by_pattern: bool) -> LaunchState:
     """The launch of ``o`` but its tensors; ``by_pattern``: decode by pattern."""
     ex = o.extra
-    r_pad = triton.next_power_of_2(o.r)
+    r_pad = next_power_of_2(o.r)
     scalars = (o.stride_g, o.stride_s, o.batch, ex.stride(0) if ex is not None else 0,
                ex.stride(1) if ex is not None else 0, o.coeff_stride_g, o.numel, o.r, o.numel.bit_length())
     consts = dict(K=o.k, NUM_SOURCES=o.num_sources, R_PAD=r_pad, HAS_INDEX=o.index is not None,
-                  BY_PATTERN=by_pattern, S_PAD=triton.next_power_of_2(o.num_sources))
+                  BY_PATTERN=by_pattern, S_PAD=next_power_of_2(o.num_sources))
     groups, numel = o.groups, o.numel
     if INTERPRET or groups * o.r * numel < AUTOTUNE_MIN_ELEMENTS:
         block = fixed_block(numel, r_pad)
         consts["BLOCK"] = block
-        return LaunchState(_combine_kernel, (groups * triton.cdiv(numel, block),), scalars, consts, o.coeffs)
-    return LaunchState(_combine_tuned, lambda meta: (groups * triton.cdiv(numel, meta["BLOCK"]),), scalars, consts,
+        return LaunchState(_combine_kernel, (groups * cdiv(numel, block),), scalars, consts, o.coeffs)
+    return LaunchState(_combine_tuned, lambda meta: (groups * cdiv(numel, meta["BLOCK"]),), scalars, consts,
                        o.coeffs)
 
 

@@ -21,7 +21,7 @@ import triton.language as tl
 
 from ..backends import layout
 from ..codes import concat_grid
-from . import INTERPRET
+from . import INTERPRET, cdiv, next_power_of_2
 from .combine import AUTOTUNE_MIN_ELEMENTS, bad_group
 
 
@@ -88,7 +88,7 @@ def _prune(configs, named_args, **kwargs):
     """Blocks no wider than the image (rounded up) with 1 or 2 pixels a thread: at 4, sm_90
     code of gathered float16 images has a 24-88-byte stack frame, at 16 it spills
     (tests/test_gpu_code.py)."""
-    widest = max(triton.next_power_of_2(kwargs.get("WIDTH", named_args.get("WIDTH", 1))), 64)
+    widest = max(next_power_of_2(kwargs.get("WIDTH", named_args.get("WIDTH", 1))), 64)
     kept = [c for c in configs if c.kwargs["BLOCK_X"] <= widest
             and 32 * c.num_warps <= c.kwargs["BLOCK_Y"] * c.kwargs["BLOCK_X"] <= 64 * c.num_warps]
     return kept or configs[:1]
@@ -122,8 +122,8 @@ def fixed_blocks(height: int, width: int) -> Tuple[int, int]:
     (the width rounded up to a power of two); in the interpreter, which runs programs one
     by one, up to 16 x 64 pixels."""
     if INTERPRET:
-        return min(16, triton.next_power_of_2(height)), min(64, triton.next_power_of_2(width))
-    return 1, max(16, min(256, triton.next_power_of_2(width)))
+        return min(16, next_power_of_2(height)), min(64, next_power_of_2(width))
+    return 1, max(16, min(256, next_power_of_2(width)))
 
 
 def concat_downsample_into(out: torch.Tensor, images: torch.Tensor, index: Optional[torch.Tensor]) -> None:
@@ -134,15 +134,15 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor, index: Optio
     groups, channels, height, width = o.groups, o.channels, o.height, o.width
     rows, cols = concat_grid(o.k)
     args = (o.rows, o.stride_g, o.stride_s, o.index if o.index is not None else o.rows, o.batch, out)
-    consts = dict(CHANNELS=channels, HEIGHT=height, WIDTH=width, K=o.k, K_PAD=triton.next_power_of_2(o.k),
+    consts = dict(CHANNELS=channels, HEIGHT=height, WIDTH=width, K=o.k, K_PAD=next_power_of_2(o.k),
                   ROWS=rows, COLS=cols, WIN_Y=window(height, rows), WIN_X=window(width, cols),
                   HAS_INDEX=o.index is not None, WIDE=max(height, width) > INT32_SIDE)
     planes = groups * channels
     if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
         block_y, block_x = fixed_blocks(height, width)
-        grid = (planes * triton.cdiv(height, block_y), triton.cdiv(width, block_x))
+        grid = (planes * cdiv(height, block_y), cdiv(width, block_x))
         _concat_kernel[grid](*args, **consts, BLOCK_Y=block_y, BLOCK_X=block_x,
                              num_warps=max(1, min(4, block_y * block_x // 64)))
     else:
-        _concat_tuned[lambda meta: (planes * triton.cdiv(height, meta["BLOCK_Y"]),
-                                    triton.cdiv(width, meta["BLOCK_X"]))](*args, **consts)
+        _concat_tuned[lambda meta: (planes * cdiv(height, meta["BLOCK_Y"]),
+                                    cdiv(width, meta["BLOCK_X"]))](*args, **consts)
