@@ -5,8 +5,8 @@ callables: ``ours`` (a fresh output, as users call it), ``ours_out`` (into a reu
 buffer), ``eager`` (the same math in plain torch), ``compile`` (torch.compile of the eager
 code, where asked), ``copy`` (copy_ of the input's bytes into a reused buffer: the
 bandwidth ceiling) and, on CUDA where the extension was built, ``cuda_out`` (``ours_out``
-with the CUDA C++ backend, a ``timing.WithBackend``). Bytes = every input read once + every output written once; decode
-reads only the available outputs it needs.
+with the CUDA C++ backend, a ``timing.WithBackend``). Bytes = every input read once +
+every output written once; decode reads only the available outputs it needs.
 """
 
 from __future__ import annotations
