@@ -54,8 +54,9 @@ class KernelBackend:
     state of a launch of ``layout.CombineOperands`` (everything but the call's tensors;
     ``by_pattern``: decode by pattern), and that launch again for tensors of the same
     metadata (``patterns`` None or (available, ok_table, ok) as for
-    ``combine_patterns_into``). Every launch of a backend with them should go through
-    ``replay_combine``, so that the path plans take is the tested one.
+    ``combine_patterns_into``). Triton launches all go through its ``replay_combine``, so
+    the path plans take is the one every test runs; the C++ backends' replay differs from
+    their launch only in putting the new pointers into the kept integers.
     """
 
     def __init__(self, name: str, combine_into: Callable, concat_downsample_into: Callable,
