@@ -13,29 +13,21 @@ from torch import Tensor
 from .. import _C  # ImportError here means the extension was not built
 from . import layout
 from ..codes import concat_grid
-from .kernel_backend import KernelBackend, combine_launchers
+from .kernel_backend import KernelBackend, combine_launchers, integer_plans
+
+
+def _launch_args(kernel_args: tuple, batch: int, out: Tensor, patterns: tuple) -> None:
+    """One _C.combine call from integers (``layout.CombineOperands.kernel_args``); ``batch``
+    only serves the index range check; ``patterns``: the (mask, ok_table, ok) pointers."""
+    _C.combine(*kernel_args, batch, torch.get_num_threads(), *patterns)
 
 
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
-    """One _C.combine call (see ``kernel_backend.combine_launchers``); ``o.batch`` only
-    serves the index range check."""
-    _C.combine(*o.kernel_args, o.batch, torch.get_num_threads(), *layout.pattern_pointers(patterns))
+    """One _C.combine call (see ``kernel_backend.combine_launchers``)."""
+    _launch_args(o.kernel_args, o.batch, out, layout.pattern_pointers(patterns))
 
 
-def plan_state(o: layout.CombineOperands, by_pattern: bool) -> tuple:
-    """What a plan keeps of a launch (``KernelBackend``): the integers and the batch (the
-    same for decode by pattern, whose pointers come at launch)."""
-    return o.kernel_args, o.batch
-
-
-def replay_combine(state: tuple, out: Tensor, inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor],
-                   patterns: Optional[tuple]) -> None:
-    """A kept launch for these tensors: the integers with their pointers."""
-    kernel_args, batch = state
-    _C.combine(*layout.with_pointers(kernel_args, inputs, index, extra, out), batch, torch.get_num_threads(),
-               *layout.pattern_pointers(patterns))
-
-
+plan_state, replay_combine = integer_plans(_launch_args)
 combine_into, combine_patterns_into = combine_launchers(_launch)
 
 

@@ -17,7 +17,7 @@ from torch import Tensor
 from .. import _C_cuda  # ImportError here means the CUDA extension was not built
 from . import layout
 from ..codes import concat_grid
-from .kernel_backend import KernelBackend, combine_launchers
+from .kernel_backend import KernelBackend, combine_launchers, integer_plans
 
 # log2 of each element type's size (2, 4 or 8 bytes): a stride in bytes is stride << shift
 _ELEMENT_SHIFTS = {code: torch.empty(0, dtype=dtype).element_size().bit_length() - 1
@@ -43,32 +43,19 @@ def _stream(index: int) -> int:
     return torch._C._cuda_getCurrentRawStream(index)
 
 
-def _launch_args(kernel_args: tuple, batch: int, device: torch.device, patterns: tuple) -> None:
-    """One _C_cuda.combine launch from integers on ``device``'s current stream;
+def _launch_args(kernel_args: tuple, batch: int, out: Tensor, patterns: tuple) -> None:
+    """One _C_cuda.combine launch from integers on the current stream of ``out``'s device;
     ``batch``: the gathered batch's rows (0 without an index); ``patterns``: the (mask,
     ok_table, ok) pointers."""
-    index = _device_index(device)  # made current by the binding for the launch
+    index = _device_index(out.device)  # made current by the binding for the launch
     _C_cuda.combine(*kernel_args, batch, _aligned(kernel_args), _stream(index), index, *patterns)
 
 
 def _launch(out: Tensor, o: layout.CombineOperands, patterns) -> None:
-    _launch_args(o.kernel_args, o.batch, out.device, layout.pattern_pointers(patterns))
+    _launch_args(o.kernel_args, o.batch, out, layout.pattern_pointers(patterns))
 
 
-def plan_state(o: layout.CombineOperands, by_pattern: bool) -> tuple:
-    """What a plan keeps of a launch (``KernelBackend``): the integers and the batch (the
-    same for decode by pattern, whose pointers come at launch)."""
-    return o.kernel_args, o.batch
-
-
-def replay_combine(state: tuple, out: Tensor, inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor],
-                   patterns: Optional[tuple]) -> None:
-    """A kept launch for these tensors: the integers with their pointers."""
-    kernel_args, batch = state
-    _launch_args(layout.with_pointers(kernel_args, inputs, index, extra, out), batch, out.device,
-                 layout.pattern_pointers(patterns))
-
-
+plan_state, replay_combine = integer_plans(_launch_args)
 combine_into, combine_patterns_into = combine_launchers(_launch)
 
 

@@ -40,6 +40,25 @@ def combine_launchers(launch: Callable) -> Tuple[Callable, Callable]:
     return combine_into, combine_patterns_into
 
 
+def integer_plans(launch_args: Callable) -> Tuple[Callable, Callable]:
+    """``plan_state`` and ``replay_combine`` (see ``KernelBackend``) of a backend whose
+    kernels take ``layout.CombineOperands.kernel_args``: a plan keeps those integers and the
+    gathered batch's length, a replay puts the new call's pointers in.
+    ``launch_args(kernel_args, batch, out, patterns)`` launches from integers (``patterns``:
+    the (mask, ok_table, ok) pointers, ``layout.pattern_pointers``)."""
+
+    def plan_state(o: layout.CombineOperands, by_pattern: bool) -> tuple:
+        return o.kernel_args, o.batch  # by pattern or not: its pointers come at launch
+
+    def replay_combine(state: tuple, out: Tensor, inputs: Tensor, index: Optional[Tensor],
+                       extra: Optional[Tensor], patterns: Optional[tuple]) -> None:
+        kernel_args, batch = state
+        launch_args(layout.with_pointers(kernel_args, inputs, index, extra, out), batch, out,
+                    layout.pattern_pointers(patterns))
+
+    return plan_state, replay_combine
+
+
 class KernelBackend:
     """The ops' kernels for one backend, from its launchers.
 
