@@ -107,7 +107,7 @@ def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None, out: Optio
     autograd through it).
     """
     code = _check_code(code)
-    plan, key = (None, None) if isinstance(code, ConcatCode) else plans.find(code, "encode", x, x, groups, out)
+    plan, key = plans.find(code, "encode", x, x, groups, out)
     if plan is not None:  # a call with this metadata passed every check below before
         return plan.run(x, groups, None, out)
     if groups is None:
@@ -129,8 +129,11 @@ def encode(x: Tensor, code: Code, *, groups: Optional[Tensor] = None, out: Optio
                 f"{code.rows} x {code.cols} grid"
             )
         shape = (groups.shape[0] if groups is not None else x.shape[0], 1) + item
-        return _launch(ops.concat_downsample, ops.concat_downsample_out, "concat_downsample_into",
-                       (x, groups), (x,), shape, out)[0]
+        out, backend, operands = _launch(ops.concat_downsample, ops.concat_downsample_out, "concat_downsample_into",
+                                         (x, groups), (x,), shape, out)
+        if backend is not None:
+            plans.store_concat(code, key, backend, out, operands, x, groups)
+        return out
     weights = code.encode_matrix(x.device, _coeff_dtype(x.dtype))
     return _combine(x, weights, groups, None, out, item, code, key)
 

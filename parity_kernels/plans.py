@@ -10,9 +10,11 @@ tensors, skipping the checks and the layout work (DESIGN §5's host time, here: 
 ~21 -> ~11 us, encode ~14 -> ~7 us on CPU; a Triton call's Python ~60 -> ~6 us).
 
 Never kept: any tensor of a call (a plan holds only the code's own coefficient tensors);
-the pointers of the call that made a plan are replaced by each new call's. Checked on every call, plan or not: autograd, dispatch and
-torch-function modes, functorch, torch.compile and torch.jit tracing, forward AD, tensor
-subclasses, the chosen backend (``ops.plain_backend``).
+the pointers of the call that made a plan are replaced by each new call's. Checked on
+every call, plan or not: autograd, dispatch and torch-function modes, functorch,
+torch.compile and torch.jit tracing, forward AD, tensor subclasses, the chosen backend
+(``ops.plain_backend``). Plans: ``CombinePlan`` (encode and decode of the linear and
+Berrut codes), ``ConcatPlan`` (ConcatCode's encode).
 A plan is made only when the kernel reads the tensors in place (no copy to make rows
 dense, no contiguous copy of an index or a mask), so its layout holds for every tensor
 with the same metadata.
@@ -28,7 +30,7 @@ from torch import Tensor
 from . import checks, ops
 from .backends import layout
 
-__all__ = ["CombinePlan", "find", "metadata", "store"]
+__all__ = ["CombinePlan", "ConcatPlan", "find", "metadata", "store", "store_concat"]
 
 MAX_PLANS = 64  # per code; the table is emptied when full (serving uses a few shapes)
 
@@ -84,6 +86,18 @@ def metadata(op: str, a: Optional[Tensor], b: Optional[Tensor] = None, c: Option
             None if e is None else (e.shape, e.stride(), e.dtype, e.device))
 
 
+def _check_apart(spans: tuple, out: Tensor, inputs: Tensor, extra: Optional[Tensor]) -> None:
+    """``checks.check_out_apart`` for tensors of a plan's metadata, from their addresses and
+    the plan's byte spans (out, inputs, extra; 0 for none)."""
+    out_len, inputs_len, extra_len = spans
+    if out_len == 0:
+        return
+    o = out.data_ptr()
+    if checks.spans_overlap(o, out_len, inputs.data_ptr(), inputs_len) or (
+            extra is not None and checks.spans_overlap(o, out_len, extra.data_ptr(), extra_len)):
+        checks.refuse_overlap()
+
+
 class CombinePlan(NamedTuple):
     """A combine launch with pointers left to fill: everything else about the call."""
 
@@ -97,13 +111,7 @@ class CombinePlan(NamedTuple):
     def check_apart(self, out: Tensor, inputs: Tensor, extra: Optional[Tensor]) -> None:
         """``checks.check_out_apart`` for tensors of this plan's metadata, from their
         addresses alone (~0.3 us instead of ~1.3)."""
-        out_len, inputs_len, extra_len = self.spans
-        if out_len == 0:
-            return
-        o = out.data_ptr()
-        if checks.spans_overlap(o, out_len, inputs.data_ptr(), inputs_len) or (
-                extra is not None and checks.spans_overlap(o, out_len, extra.data_ptr(), extra_len)):
-            checks.refuse_overlap()
+        _check_apart(self.spans, out, inputs, extra)
 
     def run(self, inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor], out: Optional[Tensor],
             available: Optional[Tensor] = None):
@@ -123,6 +131,47 @@ class CombinePlan(NamedTuple):
         return out, ok
 
 
+class ConcatPlan(NamedTuple):
+    """A concat_downsample launch (ConcatCode's encode) with its tensors left to fill."""
+
+    backend: object  # the KernelBackend that made it; a plan is used only with the same one
+    out_shape: torch.Size  # the result's shape
+    state: object  # backend.concat_plan_state of the call that made it
+    spans: tuple  # checks.byte_span_length of out, images, 0: metadata only
+
+    def run(self, inputs: Tensor, index: Optional[Tensor], extra: None, out: Optional[Tensor],
+            available: None = None) -> Tensor:
+        """The kept launch for images ``inputs`` (and ``index``) with this plan's metadata,
+        into ``out`` (checked apart from them) or a fresh tensor; ``extra`` and
+        ``available`` are None (``CombinePlan.run``'s signature)."""
+        if out is None:
+            out = inputs.new_empty(*self.out_shape)
+        else:
+            _check_apart(self.spans, out, inputs, None)
+        ops.launch("concat_downsample_into", self.backend.replay_concat, self.state, out, inputs, index)
+        return out
+
+
+def _keep(code, key: tuple, plan) -> None:
+    plans = code._plans
+    if len(plans) >= MAX_PLANS:
+        plans.clear()
+    plans[key] = plan
+
+
+def store_concat(code, key: Optional[tuple], backend, out: Tensor, operands: Optional[layout.ConcatOperands],
+                 images: Tensor, index: Optional[Tensor]) -> None:
+    """Keep the plan of a concat_downsample call that just launched ``operands`` directly
+    (None: nothing launched), when the kernel read ``images`` and ``index`` in place and
+    the backend can replay a launch (``KernelBackend.concat_plan_state``)."""
+    if key is None or operands is None or backend.replay_concat is None:
+        return
+    if operands.rows is not images or operands.index is not index:
+        return
+    spans = (checks.byte_span_length(out), checks.byte_span_length(images), 0)
+    _keep(code, key, ConcatPlan(backend, out.shape, backend.concat_plan_state(operands), spans))
+
+
 def store(code, key: Optional[tuple], backend, out: Tensor, operands: layout.CombineOperands,
           inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor], coeffs: Tensor,
           available: Optional[Tensor] = None, ok_table: Optional[Tensor] = None) -> None:
@@ -135,10 +184,7 @@ def store(code, key: Optional[tuple], backend, out: Tensor, operands: layout.Com
     if (operands.rows is not inputs or operands.index is not index or operands.extra is not extra
             or operands.coeffs is not coeffs or (available is not None and not available.is_contiguous())):
         return
-    plans = code._plans
-    if len(plans) >= MAX_PLANS:
-        plans.clear()
     spans = (checks.byte_span_length(out), checks.byte_span_length(inputs),
              0 if extra is None else checks.byte_span_length(extra))
     state = backend.plan_state(operands, available is not None)
-    plans[key] = CombinePlan(backend, out.shape, state, coeffs, ok_table, spans)
+    _keep(code, key, CombinePlan(backend, out.shape, state, coeffs, ok_table, spans))

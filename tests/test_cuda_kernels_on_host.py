@@ -234,6 +234,13 @@ def test_plans_replay_through_the_cuda_glue(cuda_on_cpu, poisoned_outputs):
         assert torch.equal(ok, want_ok) and bool(ok.all())
         torch.testing.assert_close(y.double(), want, rtol=1e-4, atol=1e-4)
     assert code._plans, "the CUDA C++ glue kept no launch plan"
+    concat = pk.ConcatCode(4)
+    for _ in range(3):
+        images = torch.randn(2, 4, 3, 6, 7)
+        parity = pk.encode(images, concat)
+        assert_matches(parity, reference.concat_downsample(images), reference.concat_downsample(images.abs()),
+                       torch.float32)
+    assert concat._plans, "the CUDA C++ glue kept no ConcatCode launch plan"
 
 
 @pytest.mark.parametrize("bad", [-1, 10], ids=["negative", "past_the_batch"])

@@ -21,13 +21,12 @@ from test_direct_calls import _OpLog
 def plan_runs(monkeypatch):
     """How many calls ran a kept plan."""
     runs = []
-    run_plan = plans.CombinePlan.run
+    for kind in (plans.CombinePlan, plans.ConcatPlan):
+        def counting(*args, _run=kind.run, **kwargs):
+            runs.append(1)
+            return _run(*args, **kwargs)
 
-    def counting(*args, **kwargs):
-        runs.append(1)
-        return run_plan(*args, **kwargs)
-
-    monkeypatch.setattr(plans.CombinePlan, "run", counting)
+        monkeypatch.setattr(kind, "run", counting)
     return runs
 
 
@@ -47,6 +46,31 @@ def test_second_round_runs_plans_and_matches_reference(poisoned_outputs, plan_ru
             kept, first_runs = len(code._plans), len(plan_runs)
     assert kept > 0 and len(code._plans) == kept, "the second round made no new plans"
     assert len(plan_runs) - first_runs >= kept, (len(plan_runs), first_runs, kept)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_concat_second_round_runs_plans_and_matches_reference(poisoned_outputs, plan_runs, dtype):
+    """ConcatCode's encode keeps plans too: every layout (stacked and gathered images, out=
+    or not) twice with fresh data, the second round through the plans."""
+    code = pk.ConcatCode(4)
+    for round_ in range(2):
+        check_encode(code, dtype, (2, 6, 7), seed("plans concat", str(dtype), round_))
+        if round_ == 0:
+            kept, first_runs = len(code._plans), len(plan_runs)
+    assert kept > 0 and len(code._plans) == kept, "the second round made new plans"
+    assert len(plan_runs) - first_runs >= kept, (len(plan_runs), first_runs, kept)
+
+
+def test_bad_index_still_raises_after_a_concat_plan():
+    code = pk.ConcatCode(2)
+    batch = torch.randn(5, 3, 4, 4)
+    groups = torch.tensor([[0, 1], [2, 3]])
+    for _ in range(2):  # a plan, then its replay
+        torch.testing.assert_close(pk.encode(batch, code, groups=groups), reference.concat_downsample(batch, groups),
+                                   check_dtype=False)
+    assert code._plans
+    with pytest.raises(ValueError, match="outside"):
+        pk.encode(batch, code, groups=torch.tensor([[0, 1], [2, 7]]))
 
 
 def test_out_buffers_reused_through_a_plan(plan_runs):

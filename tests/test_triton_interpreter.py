@@ -90,7 +90,7 @@ def test_triton_group_index_outside_the_batch_gives_nan(bad, monkeypatch, poison
 
 def test_triton_launch_plans_replay_with_new_tensors(poisoned_outputs, monkeypatch):
     """Triton launches keep launch plans as the C++ ones do: a second round with fresh
-    tensors of the same metadata runs them (encode, decode by pattern) and still matches
+    tensors of the same metadata runs them (encode, decode by pattern, ConcatCode) and still matches
     the reference; a group index outside the batch is still refused on CPU tensors after
     a plan of the same metadata was kept."""
     from parity_kernels import plans
@@ -98,6 +98,8 @@ def test_triton_launch_plans_replay_with_new_tensors(poisoned_outputs, monkeypat
     runs = []
     run = plans.CombinePlan.run
     monkeypatch.setattr(plans.CombinePlan, "run", lambda *args, **kwargs: runs.append(1) or run(*args, **kwargs))
+    concat_run = plans.ConcatPlan.run
+    monkeypatch.setattr(plans.ConcatPlan, "run", lambda *args, **kwargs: runs.append(1) or concat_run(*args, **kwargs))
     code = pk.LinearCode.cauchy(3, 2)
     for round_ in range(2):
         check_encode(code, torch.float32, (3, 5), seed("triton plans", round_), layouts=["contiguous", "permuted"])
@@ -108,6 +110,14 @@ def test_triton_launch_plans_replay_with_new_tensors(poisoned_outputs, monkeypat
     assert len(runs) - first_runs >= kept
     assert {plan.backend.name for plan in code._plans.values()} == {"triton"}
     assert any(key[0] == "decode" for key in code._plans)
+
+    concat = pk.ConcatCode(4)
+    for round_ in range(2):
+        check_encode(concat, torch.float32, (2, 6, 7), seed("triton plans concat", round_), layouts=["contiguous"])
+        if round_ == 0:
+            kept, first_runs = len(concat._plans), len(runs)
+    assert kept > 0 and len(concat._plans) == kept and len(runs) - first_runs >= kept
+    assert {plan.backend.name for plan in concat._plans.values()} == {"triton"}
 
     batch, sum_code = torch.randn(5, 4), pk.SumCode(2)
     groups = torch.tensor([[0, 1], [2, 3]])

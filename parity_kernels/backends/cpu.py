@@ -5,15 +5,12 @@ Tensors reach the extension as raw pointers and element strides (see ``layout``)
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
 from .. import _C  # ImportError here means the extension was not built
 from . import layout
-from ..codes import concat_grid
-from .kernel_backend import KernelBackend, combine_launchers, integer_plans
+from .kernel_backend import KernelBackend, combine_launchers, concat_integer_launchers, integer_plans
 
 
 def _launch_args(kernel_args: tuple, batch: int, out: Tensor, patterns: tuple) -> None:
@@ -31,16 +28,13 @@ plan_state, replay_combine = integer_plans(_launch_args)
 combine_into, combine_patterns_into = combine_launchers(_launch)
 
 
-def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] = None) -> None:
-    """Write the parity images into ``out`` (G, 1, C, H, W): arguments validated by the caller."""
-    if out.numel() == 0:
-        return
-    o = layout.concat_operands(out, images, index)
-    rows, cols = concat_grid(o.k)
-    _C.concat_downsample(
-        o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.rows.shape[0], o.k,
-        o.channels, o.height, o.width, rows, cols, out.data_ptr(), o.groups, torch.get_num_threads(),
-    )
+def _concat_args(kernel_args: tuple, out: Tensor) -> None:
+    """One _C.concat_downsample call from integers (``kernel_backend.concat_integer_launchers``)."""
+    _C.concat_downsample(*kernel_args, torch.get_num_threads())
 
 
-BACKEND = KernelBackend("cpu", combine_into, concat_downsample_into, combine_patterns_into, plan_state, replay_combine)
+concat_downsample_into, concat_plan_state, replay_concat = concat_integer_launchers(_concat_args)
+
+
+BACKEND = KernelBackend("cpu", combine_into, concat_downsample_into, combine_patterns_into, plan_state, replay_combine,
+                        concat_plan_state, replay_concat)

@@ -9,15 +9,12 @@ CPU's ValueError.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
 from .. import _C_cuda  # ImportError here means the CUDA extension was not built
 from . import layout
-from ..codes import concat_grid
-from .kernel_backend import KernelBackend, combine_launchers, integer_plans
+from .kernel_backend import KernelBackend, combine_launchers, concat_integer_launchers, integer_plans
 
 # log2 of each element type's size (2, 4 or 8 bytes): a stride in bytes is stride << shift
 _ELEMENT_SHIFTS = {code: torch.empty(0, dtype=dtype).element_size().bit_length() - 1
@@ -59,17 +56,15 @@ plan_state, replay_combine = integer_plans(_launch_args)
 combine_into, combine_patterns_into = combine_launchers(_launch)
 
 
-def concat_downsample_into(out: Tensor, images: Tensor, index: Optional[Tensor] = None) -> None:
-    """Launch the CUDA concat_downsample into ``out`` (G, 1, C, H, W) contiguous."""
-    if out.numel() == 0:
-        return
-    o = layout.concat_operands(out, images, index)
-    rows, cols = concat_grid(o.k)
-    index = _device_index(out.device)
-    _C_cuda.concat_downsample(
-        o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.batch, o.k,
-        o.channels, o.height, o.width, rows, cols, out.data_ptr(), o.groups, _stream(index), index,
-    )
+def _concat_args(kernel_args: tuple, out: Tensor) -> None:
+    """One _C_cuda.concat_downsample launch from integers (``kernel_backend.concat_integer_launchers``)
+    on the current stream of ``out``'s device."""
+    index = _device_index(out.device)  # made current by the binding for the launch
+    _C_cuda.concat_downsample(*kernel_args, _stream(index), index)
 
 
-BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into, combine_patterns_into, plan_state, replay_combine)
+concat_downsample_into, concat_plan_state, replay_concat = concat_integer_launchers(_concat_args)
+
+
+BACKEND = KernelBackend("cuda", combine_into, concat_downsample_into, combine_patterns_into, plan_state, replay_combine,
+                        concat_plan_state, replay_concat)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_out, check_out_apart, combine_shapes, concat_shapes
+from ..codes import concat_grid
 from . import layout
 
 
@@ -59,6 +60,40 @@ def integer_plans(launch_args: Callable) -> Tuple[Callable, Callable]:
     return plan_state, replay_combine
 
 
+def concat_integer_launchers(launch_args: Callable) -> Tuple[Callable, Callable, Callable]:
+    """A C++ backend's ``concat_downsample_into``, ``concat_plan_state`` and
+    ``replay_concat`` (see ``KernelBackend``) from its launch from integers
+    ``launch_args(kernel_args, out)``. kernel_args: (dtype code, rows pointer, stride_g,
+    stride_s, index pointer or 0, batch, k, channels, height, width, grid rows, grid
+    columns, out pointer, groups), what both compiled concat kernels take first
+    (csrc/*/bindings.cpp); a plan keeps them, a replay puts the new call's pointers in."""
+
+    def kernel_args(o: layout.ConcatOperands, out_ptr: int) -> tuple:
+        grid_rows, grid_cols = concat_grid(o.k)
+        return (o.dtype_code, o.rows.data_ptr(), o.stride_g, o.stride_s, o.index_ptr, o.batch, o.k, o.channels,
+                o.height, o.width, grid_rows, grid_cols, out_ptr, o.groups)
+
+    def concat_downsample_into(out: Tensor, images: Tensor,
+                               index: Optional[Tensor] = None) -> Optional[layout.ConcatOperands]:
+        """Write the parity images into ``out`` (G, 1, C, H, W): arguments validated by the
+        caller. Returns the operands launched (None for an empty ``out``)."""
+        if out.numel() == 0:
+            return None
+        o = layout.concat_operands(out, images, index)
+        launch_args(kernel_args(o, out.data_ptr()), out)
+        return o
+
+    def concat_plan_state(o: layout.ConcatOperands) -> tuple:
+        return kernel_args(o, 0)
+
+    def replay_concat(state: tuple, out: Tensor, images: Tensor, index: Optional[Tensor]) -> None:
+        a = state
+        launch_args((a[0], images.data_ptr(), a[2], a[3], index.data_ptr() if index is not None else 0, a[5], a[6],
+                     a[7], a[8], a[9], a[10], a[11], out.data_ptr(), a[13]), out)
+
+    return concat_downsample_into, concat_plan_state, replay_concat
+
+
 class KernelBackend:
     """The ops' kernels for one backend, from its launchers.
 
@@ -73,20 +108,25 @@ class KernelBackend:
     state of a launch of ``layout.CombineOperands`` (everything but the call's tensors;
     ``by_pattern``: decode by pattern), and that launch again for tensors of the same
     metadata (``patterns`` None or (available, ok_table, ok) as for
-    ``combine_patterns_into``). Triton launches all go through its ``replay_combine``, so
-    the path plans take is the one every test runs; the C++ backends' replay differs from
-    their launch only in putting the new pointers into the kept integers.
+    ``combine_patterns_into``). ``concat_plan_state(operands)`` and ``replay_concat(state,
+    out, images, index)`` are the same for concat_downsample (``layout.ConcatOperands``).
+    Triton launches all go through its replays, so the path plans take is the one every
+    test runs; the C++ backends' replays differ from their launches only in putting the
+    new pointers into the kept integers.
     """
 
     def __init__(self, name: str, combine_into: Callable, concat_downsample_into: Callable,
                  combine_patterns_into: Optional[Callable] = None,
-                 plan_state: Optional[Callable] = None, replay_combine: Optional[Callable] = None) -> None:
+                 plan_state: Optional[Callable] = None, replay_combine: Optional[Callable] = None,
+                 concat_plan_state: Optional[Callable] = None, replay_concat: Optional[Callable] = None) -> None:
         self.name = name
         self.combine_into = combine_into
         self.concat_downsample_into = concat_downsample_into
         self.combine_patterns_into = combine_patterns_into
         self.plan_state = plan_state
         self.replay_combine = replay_combine
+        self.concat_plan_state = concat_plan_state
+        self.replay_concat = replay_concat
 
     def combine(self, inputs: Tensor, coeffs: Tensor, index: Optional[Tensor] = None,
                 extra: Optional[Tensor] = None) -> Tensor:

@@ -13,7 +13,7 @@ per row of the block, a column's once per column. A gathered group with an index
 from __future__ import annotations
 
 import functools
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import triton
@@ -21,7 +21,7 @@ import triton.language as tl
 
 from ..backends import layout
 from ..codes import concat_grid
-from . import INTERPRET, cdiv, next_power_of_2
+from . import INTERPRET, cdiv, combine, next_power_of_2
 from .combine import AUTOTUNE_MIN_ELEMENTS, bad_group
 
 
@@ -126,23 +126,49 @@ def fixed_blocks(height: int, width: int) -> Tuple[int, int]:
     return 1, max(16, min(256, next_power_of_2(width)))
 
 
-def concat_downsample_into(out: torch.Tensor, images: torch.Tensor, index: Optional[torch.Tensor]) -> None:
-    """Launch the kernel; ``out`` (G, 1, C, H, W) contiguous, arguments validated by the caller."""
-    if out.numel() == 0:
-        return
-    o = layout.concat_operands(out, images, index)
+class ConcatLaunch(NamedTuple):
+    """A concat_downsample launch but its tensors (and what a launch plan keeps, ``plans``)."""
+
+    kernel: object  # _concat_kernel (fixed blocks) or _concat_tuned
+    grid: object  # the grid, or (tuned) the function of the chosen config that gives it
+    scalars: tuple  # stride_g, stride_s, batch
+    consts: dict  # constexprs (and the fixed blocks' BLOCK_Y, BLOCK_X, num_warps)
+
+
+def concat_plan_state(o: layout.ConcatOperands) -> ConcatLaunch:
+    """The launch of ``o`` but its tensors."""
     groups, channels, height, width = o.groups, o.channels, o.height, o.width
     rows, cols = concat_grid(o.k)
-    args = (o.rows, o.stride_g, o.stride_s, o.index if o.index is not None else o.rows, o.batch, out)
     consts = dict(CHANNELS=channels, HEIGHT=height, WIDTH=width, K=o.k, K_PAD=next_power_of_2(o.k),
                   ROWS=rows, COLS=cols, WIN_Y=window(height, rows), WIN_X=window(width, cols),
                   HAS_INDEX=o.index is not None, WIDE=max(height, width) > INT32_SIDE)
+    scalars = (o.stride_g, o.stride_s, o.batch)
     planes = groups * channels
-    if INTERPRET or out.numel() < AUTOTUNE_MIN_ELEMENTS:
+    if INTERPRET or planes * height * width < AUTOTUNE_MIN_ELEMENTS:
         block_y, block_x = fixed_blocks(height, width)
-        grid = (planes * cdiv(height, block_y), cdiv(width, block_x))
-        _concat_kernel[grid](*args, **consts, BLOCK_Y=block_y, BLOCK_X=block_x,
-                             num_warps=max(1, min(4, block_y * block_x // 64)))
-    else:
-        _concat_tuned[lambda meta: (planes * cdiv(height, meta["BLOCK_Y"]),
-                                    cdiv(width, meta["BLOCK_X"]))](*args, **consts)
+        consts.update(BLOCK_Y=block_y, BLOCK_X=block_x, num_warps=max(1, min(4, block_y * block_x // 64)))
+        return ConcatLaunch(_concat_kernel, (planes * cdiv(height, block_y), cdiv(width, block_x)), scalars, consts)
+    grid = lambda meta: (planes * cdiv(height, meta["BLOCK_Y"]), cdiv(width, meta["BLOCK_X"]))  # noqa: E731
+    return ConcatLaunch(_concat_tuned, grid, scalars, consts)
+
+
+def replay_concat(state: ConcatLaunch, out: torch.Tensor, images: torch.Tensor,
+                  index: Optional[torch.Tensor]) -> None:
+    """The launch of ``state`` reading ``images`` (its rows) and ``index``, writing ``out``;
+    CPU tensors (the interpreter) have their group indices range-checked
+    (``combine.check_cpu_index``)."""
+    combine.check_cpu_index(images, index)
+    stride_g, stride_s, batch = state.scalars
+    state.kernel[state.grid](images, stride_g, stride_s, index if index is not None else images, batch, out,
+                             **state.consts)
+
+
+def concat_downsample_into(out: torch.Tensor, images: torch.Tensor,
+                           index: Optional[torch.Tensor]) -> Optional[layout.ConcatOperands]:
+    """Launch the kernel; ``out`` (G, 1, C, H, W) contiguous, arguments validated by the
+    caller. Returns the operands launched (None for an empty ``out``)."""
+    if out.numel() == 0:
+        return None
+    o = layout.concat_operands(out, images, index)
+    replay_concat(concat_plan_state(o), out, o.rows, o.index)
+    return o
