@@ -50,20 +50,21 @@ def test_large_and_odd_rows(backend, numel, dtype):
 
 
 def test_repeated_calls_through_launch_plans(backend, poisoned_outputs):
-    """The same calls twice: the second round runs launch plans (CUDA C++ backend) and must
-    agree with the reference; a misaligned view after an aligned one of the same metadata
-    (a plan keeps strides, never pointers: alignment is decided per call)."""
-    code = pk.LinearCode.cauchy(4, 2)
+    """The same calls twice: the second round runs launch plans (both backends; ConcatCode
+    too) and must agree with the reference; a misaligned view after an aligned one of the
+    same metadata (a plan keeps strides, never pointers: alignment is decided per call)."""
+    code, concat = pk.LinearCode.cauchy(4, 2), pk.ConcatCode(4)
     for round_ in range(2):
         check_encode(code, torch.float16, (3, 37), seed("gpu plans", round_), device="cuda")
         check_decode(code, torch.float16, seed("gpu plans decode", round_), device="cuda")
+        check_encode(concat, torch.float16, (3, 9, 11), seed("gpu plans concat", round_), device="cuda")
     base = torch.randn(3, 4, 1004, device="cuda")  # rows of 4016 bytes: 16-byte multiples
     for x in (base[:, :, :1000], base[:, :, 1:1001]):
         got = pk.encode(x, code)
         assert_matches(got, reference.encode(x.cpu(), code), term_scale(x.cpu(), code.encode_matrix()),
                        torch.float32)
-    if backend == "cuda":
-        assert code._plans, "the CUDA C++ backend kept no plan"
+    for kept in (code, concat):
+        assert {plan.backend.name for plan in kept._plans.values()} == {backend}, kept
 
 
 def test_misaligned_views(backend):
