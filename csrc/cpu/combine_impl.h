@@ -195,8 +195,11 @@ void combine_typed(const CombineArgs& a) {
   // Small calls stay on the calling thread: waking a thread pool (possibly while torch's
   // own OpenMP runtime spins on the same cores) costs far more than the work; they skip
   // the OpenMP runtime altogether (a one-thread parallel region still costs ~0.5 us).
-  const int64_t bytes = a.groups * (num_sources + a.r) * a.numel * static_cast<int64_t>(sizeof(T));
-  const int threads = bytes >= kParallelBytes ? a.threads : 1;
+  // Elements count at least 4 bytes each: float16/bfloat16 work (conversions, rounding) is
+  // a float32 call's, so 0.5-1 MB of them has a 1 MB float32 call's work (16 x 4 x 4096
+  // float16, r = 2: 33-34 -> 19 us on two threads, bench/harness/kernel_ratio).
+  const int64_t elements = a.groups * (num_sources + a.r) * a.numel;
+  const int threads = elements * std::max<int64_t>(sizeof(T), 4) >= kParallelBytes ? a.threads : 1;
   // Work items [first, last), each a chunk of one group's rows.
   auto run = [&](int64_t first, int64_t last) {
     Acc acc[kChunk];

@@ -428,12 +428,12 @@ void concat_typed(const ConcatArgs& a) {
   const int64_t per_channel = all_pairs ? a.height : tiles_per_image;
   const int64_t items = a.groups * a.channels * per_channel;
 
-  // Small calls stay on the calling thread (see combine_impl.h). Counted in elements, not
-  // bytes: the window arithmetic costs the same per element in every dtype, so a float16
-  // call of 0.5-1 MB has a 1 MB float32 call's work (one group of 2 x 3 x 224 x 224 float16:
-  // 44-64 -> 33-41 us in bench/harness/kernel_ratio, 2 threads).
+  // Small calls stay on the calling thread (see combine_impl.h), elements counting at least
+  // 4 bytes each: the window arithmetic costs the same per element in float16/bfloat16 as
+  // in float32, so 0.5-1 MB of them has a 1 MB float32 call's work (one group of
+  // 2 x 3 x 224 x 224 float16: 49-53 -> 41.5 us in bench/harness/kernel_ratio, 2 threads).
   const int64_t elements = a.groups * (a.k + 1) * a.channels * plane;
-  const int threads = elements >= (int64_t(1) << 18) ? a.threads : 1;
+  const int threads = elements * std::max<int64_t>(sizeof(T), 4) >= (int64_t(1) << 20) ? a.threads : 1;
 #pragma omp parallel num_threads(threads)
   {
     // window sums: rows of single columns and runs of 2, 3, 4 (zero padding past the span)
