@@ -88,7 +88,7 @@ def metadata(op: str, a: Optional[Tensor], b: Optional[Tensor] = None, c: Option
 
 def _check_apart(spans: tuple, out: Tensor, inputs: Tensor, extra: Optional[Tensor]) -> None:
     """``checks.check_out_apart`` for tensors of a plan's metadata, from their addresses and
-    the plan's byte spans (out, inputs, extra; 0 for none)."""
+    the plan's byte spans (out, inputs, extra; 0 for none): ~0.3 us instead of ~1.3."""
     out_len, inputs_len, extra_len = spans
     if out_len == 0:
         return
@@ -108,11 +108,6 @@ class CombinePlan(NamedTuple):
     ok_table: Optional[Tensor]  # decode by pattern: the code's table of recoverable patterns
     spans: tuple  # checks.byte_span_length of out, inputs, extra (0 for None): metadata only
 
-    def check_apart(self, out: Tensor, inputs: Tensor, extra: Optional[Tensor]) -> None:
-        """``checks.check_out_apart`` for tensors of this plan's metadata, from their
-        addresses alone (~0.3 us instead of ~1.3)."""
-        _check_apart(self.spans, out, inputs, extra)
-
     def run(self, inputs: Tensor, index: Optional[Tensor], extra: Optional[Tensor], out: Optional[Tensor],
             available: Optional[Tensor] = None):
         """The kept launch for tensors with this plan's metadata, into ``out`` (checked
@@ -121,7 +116,7 @@ class CombinePlan(NamedTuple):
         if out is None:
             out = inputs.new_empty(*self.out_shape)  # sizes as arguments: ~0.6 us less than a tuple
         else:
-            self.check_apart(out, inputs, extra)
+            _check_apart(self.spans, out, inputs, extra)
         if available is None:
             ops.launch("combine_into", self.backend.replay_combine, self.state, out, inputs, index, extra, None)
             return out
