@@ -50,21 +50,39 @@ def test_large_and_odd_rows(backend, numel, dtype):
 
 
 def test_repeated_calls_through_launch_plans(backend, poisoned_outputs):
-    """The same calls twice: the second round runs launch plans (both backends; ConcatCode
-    too) and must agree with the reference; a misaligned view after an aligned one of the
-    same metadata (a plan keeps strides, never pointers: alignment is decided per call)."""
+    """The same calls three times: later rounds run launch plans (both backends; ConcatCode
+    too; Triton's third round launches the compiled kernel directly, triton/direct.py) and
+    must agree with the reference; misaligned views between aligned ones of the same
+    metadata (a plan keeps strides, never pointers: alignment is decided per call)."""
     code, concat = pk.LinearCode.cauchy(4, 2), pk.ConcatCode(4)
-    for round_ in range(2):
+    for round_ in range(3):
         check_encode(code, torch.float16, (3, 37), seed("gpu plans", round_), device="cuda")
         check_decode(code, torch.float16, seed("gpu plans decode", round_), device="cuda")
         check_encode(concat, torch.float16, (3, 9, 11), seed("gpu plans concat", round_), device="cuda")
     base = torch.randn(3, 4, 1004, device="cuda")  # rows of 4016 bytes: 16-byte multiples
-    for x in (base[:, :, :1000], base[:, :, 1:1001]):
+    for start in (0, 0, 1, 0, 1, 0):
+        x = base[:, :, start:start + 1000]
         got = pk.encode(x, code)
         assert_matches(got, reference.encode(x.cpu(), code), term_scale(x.cpu(), code.encode_matrix()),
-                       torch.float32)
+                       torch.float32, f"view at {start}")
     for kept in (code, concat):
         assert {plan.backend.name for plan in kept._plans.values()} == {backend}, kept
+        if backend == "triton":  # every plan launched through the JIT once, and kept what it launched
+            assert all(plan.state.compiled for plan in kept._plans.values()), kept
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_tensors_on_another_device_than_the_current_one(backend):
+    """Kernels run on the tensors' device, whatever the current device (Triton launches on the
+    current one: the backend switches first), through plans too."""
+    code = pk.LinearCode.cauchy(4, 2)
+    x = torch.randn(3, 4, 1000, device="cuda:1")
+    expected = reference.encode(x.cpu(), code)
+    with torch.cuda.device(0):
+        for _ in range(3):
+            got = pk.encode(x, code)
+            assert got.device == x.device
+            assert_matches(got, expected, term_scale(x.cpu(), code.encode_matrix()), torch.float32)
 
 
 def test_misaligned_views(backend):

@@ -16,10 +16,11 @@ from typing import NamedTuple
 import torch
 import triton
 import triton.language as tl
+from triton.runtime import driver
 
 from ..backends import layout
 from ..backends.kernel_backend import combine_launchers
-from . import INTERPRET, cdiv, next_power_of_2
+from . import INTERPRET, cdiv, direct, next_power_of_2
 
 
 @triton.jit
@@ -134,10 +135,17 @@ class LaunchState(NamedTuple):
     scalars: tuple  # stride_g, stride_s, batch, extra's stride_g and stride_s, coeff_stride_g, numel, r, size_class
     consts: dict  # the kernel's constexprs (BLOCK too for the fixed block)
     coeffs: torch.Tensor  # coefficients (the code's; unused by decode by pattern)
+    compiled: object  # a plan's: a list, where the kernel it launched is kept (``direct.remember``); else None
 
 
 def plan_state(o: layout.CombineOperands, by_pattern: bool) -> LaunchState:
-    """The launch of ``o`` but its tensors; ``by_pattern``: decode by pattern."""
+    """The launch of ``o`` but its tensors, for a plan; ``by_pattern``: decode by pattern."""
+    return launch_state(o, by_pattern, [])
+
+
+def launch_state(o: layout.CombineOperands, by_pattern: bool, compiled) -> LaunchState:
+    """``plan_state``, with ``compiled`` for its field: a list where the launch is to be
+    kept (a plan's), None where not (a call without a plan)."""
     ex = o.extra
     r_pad = next_power_of_2(o.r)
     scalars = (o.stride_g, o.stride_s, o.batch, ex.stride(0) if ex is not None else 0,
@@ -148,28 +156,44 @@ def plan_state(o: layout.CombineOperands, by_pattern: bool) -> LaunchState:
     if INTERPRET or groups * o.r * numel < AUTOTUNE_MIN_ELEMENTS:
         block = fixed_block(numel, r_pad)
         consts["BLOCK"] = block
-        return LaunchState(_combine_kernel, (groups * cdiv(numel, block),), scalars, consts, o.coeffs)
+        return LaunchState(_combine_kernel, (groups * cdiv(numel, block),), scalars, consts, o.coeffs, compiled)
     return LaunchState(_combine_tuned, lambda meta: (groups * cdiv(numel, meta["BLOCK"]),), scalars, consts,
-                       o.coeffs)
+                       o.coeffs, compiled)
 
 
 def replay_combine(state: LaunchState, out: torch.Tensor, inputs: torch.Tensor, index, extra, patterns) -> None:
     """The launch of ``state`` reading ``inputs`` (its rows), ``index``, ``extra`` and
-    writing ``out``; ``patterns``: None or (available, ok_table, ok). CPU tensors (the
-    interpreter) have their group indices range-checked (``check_cpu_index``)."""
+    writing ``out``; ``patterns``: None or (available, ok_table, ok). On CUDA, on ``out``'s
+    device (Triton launches on the current one), directly where ``state`` launched before
+    (``direct``); CPU tensors (the interpreter) have their group indices range-checked
+    (``check_cpu_index``)."""
     check_cpu_index(inputs, index)
+    x = inputs.data_ptr()
+    pointers = (x, index.data_ptr() if index is not None else x, extra.data_ptr() if extra is not None else x,
+                state.coeffs.data_ptr(), out.data_ptr()) + (
+        (patterns[0].data_ptr(), patterns[1].data_ptr(), patterns[2].data_ptr()) if patterns is not None else (x, x, x))
+    stride_g, stride_s, batch, ex_stride_g, ex_stride_s, coeff_stride_g, numel, r, size_class = state.scalars
+    if not INTERPRET:
+        device, current = out.get_device(), driver.active.get_current_device()
+        if device != current and device >= 0:
+            with torch.cuda.device(device):
+                return replay_combine(state, out, inputs, index, extra, patterns)
+        x, i, e, c, o, mask, table, ok = pointers
+        if direct.launch(state.compiled, current, pointers, (x, stride_g, stride_s, i, batch, e, ex_stride_g,
+                                                             ex_stride_s, c, coeff_stride_g, o, numel, r, size_class,
+                                                             mask, table, ok)):
+            return
     # bool tensors as uint8 for Triton; without patterns, unused placeholders
     mask, ok_table, ok = (t.view(torch.uint8) for t in patterns) if patterns is not None else (inputs,) * 3
-    stride_g, stride_s, batch, ex_stride_g, ex_stride_s, coeff_stride_g, numel, r, size_class = state.scalars
-    state.kernel[state.grid](
-        inputs, stride_g, stride_s, index if index is not None else inputs, batch,
-        extra if extra is not None else inputs, ex_stride_g, ex_stride_s, state.coeffs, coeff_stride_g,
-        out, numel, r, size_class, mask, ok_table, ok, **state.consts,
-    )
+    arguments = (inputs, stride_g, stride_s, index if index is not None else inputs, batch,
+                 extra if extra is not None else inputs, ex_stride_g, ex_stride_s, state.coeffs, coeff_stride_g,
+                 out, numel, r, size_class, mask, ok_table, ok)
+    compiled = state.kernel[state.grid](*arguments, **state.consts)
+    direct.remember(state.compiled, compiled, state.kernel, state.grid, arguments, state.consts, pointers)
 
 
 def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
-    replay_combine(plan_state(o, patterns is not None), out, o.rows, o.index, o.extra, patterns)
+    replay_combine(launch_state(o, patterns is not None, None), out, o.rows, o.index, o.extra, patterns)
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)

@@ -18,10 +18,11 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import triton
 import triton.language as tl
+from triton.runtime import driver
 
 from ..backends import layout
 from ..codes import concat_grid
-from . import INTERPRET, cdiv, combine, next_power_of_2
+from . import INTERPRET, cdiv, combine, direct, next_power_of_2
 from .combine import AUTOTUNE_MIN_ELEMENTS, bad_group
 
 
@@ -133,10 +134,16 @@ class ConcatLaunch(NamedTuple):
     grid: object  # the grid, or (tuned) the function of the chosen config that gives it
     scalars: tuple  # stride_g, stride_s, batch
     consts: dict  # constexprs (and the fixed blocks' BLOCK_Y, BLOCK_X, num_warps)
+    compiled: object  # a plan's: a list, where the kernel it launched is kept (``direct.remember``); else None
 
 
 def concat_plan_state(o: layout.ConcatOperands) -> ConcatLaunch:
-    """The launch of ``o`` but its tensors."""
+    """The launch of ``o`` but its tensors, for a plan."""
+    return concat_launch_state(o, [])
+
+
+def concat_launch_state(o: layout.ConcatOperands, compiled) -> ConcatLaunch:
+    """``concat_plan_state``, with ``compiled`` for its field (a list for a plan, else None)."""
     groups, channels, height, width = o.groups, o.channels, o.height, o.width
     rows, cols = concat_grid(o.k)
     consts = dict(CHANNELS=channels, HEIGHT=height, WIDTH=width, K=o.k, K_PAD=next_power_of_2(o.k),
@@ -147,20 +154,32 @@ def concat_plan_state(o: layout.ConcatOperands) -> ConcatLaunch:
     if INTERPRET or planes * height * width < AUTOTUNE_MIN_ELEMENTS:
         block_y, block_x = fixed_blocks(height, width)
         consts.update(BLOCK_Y=block_y, BLOCK_X=block_x, num_warps=max(1, min(4, block_y * block_x // 64)))
-        return ConcatLaunch(_concat_kernel, (planes * cdiv(height, block_y), cdiv(width, block_x)), scalars, consts)
+        return ConcatLaunch(_concat_kernel, (planes * cdiv(height, block_y), cdiv(width, block_x)), scalars, consts,
+                            compiled)
     grid = lambda meta: (planes * cdiv(height, meta["BLOCK_Y"]), cdiv(width, meta["BLOCK_X"]))  # noqa: E731
-    return ConcatLaunch(_concat_tuned, grid, scalars, consts)
+    return ConcatLaunch(_concat_tuned, grid, scalars, consts, compiled)
 
 
 def replay_concat(state: ConcatLaunch, out: torch.Tensor, images: torch.Tensor,
                   index: Optional[torch.Tensor]) -> None:
-    """The launch of ``state`` reading ``images`` (its rows) and ``index``, writing ``out``;
-    CPU tensors (the interpreter) have their group indices range-checked
-    (``combine.check_cpu_index``)."""
+    """The launch of ``state`` reading ``images`` (its rows) and ``index``, writing ``out``:
+    on CUDA on ``out``'s device, directly where ``state`` launched before (as
+    ``combine.replay_combine``); CPU tensors (the interpreter) have their group indices
+    range-checked (``combine.check_cpu_index``)."""
     combine.check_cpu_index(images, index)
     stride_g, stride_s, batch = state.scalars
-    state.kernel[state.grid](images, stride_g, stride_s, index if index is not None else images, batch, out,
-                             **state.consts)
+    x = images.data_ptr()
+    pointers = (x, index.data_ptr() if index is not None else x, out.data_ptr())
+    if not INTERPRET:
+        device, current = out.get_device(), driver.active.get_current_device()
+        if device != current and device >= 0:
+            with torch.cuda.device(device):
+                return replay_concat(state, out, images, index)
+        if direct.launch(state.compiled, current, pointers, (x, stride_g, stride_s, pointers[1], batch, pointers[2])):
+            return
+    arguments = (images, stride_g, stride_s, index if index is not None else images, batch, out)
+    compiled = state.kernel[state.grid](*arguments, **state.consts)
+    direct.remember(state.compiled, compiled, state.kernel, state.grid, arguments, state.consts, pointers)
 
 
 def concat_downsample_into(out: torch.Tensor, images: torch.Tensor,
@@ -170,5 +189,5 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor,
     if out.numel() == 0:
         return None
     o = layout.concat_operands(out, images, index)
-    replay_concat(concat_plan_state(o), out, o.rows, o.index)
+    replay_concat(concat_launch_state(o, None), out, o.rows, o.index)
     return o

@@ -1,0 +1,98 @@
+"""A launch plan's Triton kernel launched again without ``JITFunction.run``.
+
+``kernel[grid](...)`` binds and specialises every argument, builds the cache key, looks the
+compiled kernel up, checks the kernel's globals and reads knobs on every call: 20-30 us of
+Python a launch with Triton 3.6 and 3.9 (a stand-in driver on this project's CPU machine;
+bench/RESULTS.md), several times the rest of a planned call. Within one launch plan
+(``plans``) every argument but the pointers is fixed by the plan's metadata, and what the
+JIT makes of a pointer is its dtype (fixed too) and whether it is 16-byte aligned. So the
+plan's first launch goes through the JIT and ``remember`` keeps what it launched
+(``Compiled``); later launches call that kernel's launcher directly (``launch``) when the
+JIT would choose the same kernel: the same current device, every pointer aligned as then,
+and no launch hooks (profilers such as proton add them: those launches go through the JIT,
+which reports them). Knobs that change compilation (``knobs.runtime.debug``, instrumentation)
+are read at the plan's first launch.
+
+Pointers reach the launcher as integers (it takes them as ints or as tensors; ints skip a
+``data_ptr()`` call and a driver pointer query each), with every other argument as the JIT
+passes it. What must stay true of Triton for this to hold: the launcher call
+``run(grid_x, grid_y, grid_z, stream, function, packed_metadata, launch_metadata,
+enter_hook, exit_hook, *arguments)`` that ``JITFunction.run`` makes (3.6 and 3.9 alike);
+tests/test_triton_direct.py records both launches through a stand-in driver and compares
+them, and the GPU tests run this path on a device.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+from triton import knobs
+from triton.runtime import driver
+
+from . import INTERPRET
+
+
+class Compiled(NamedTuple):
+    """What ``JITFunction.run`` launched for a plan: enough to launch it again."""
+
+    launcher: object  # CompiledKernel.run: the kernel's launcher
+    function: object  # CompiledKernel.function: the loaded kernel's handle
+    metadata: object  # CompiledKernel.packed_metadata
+    grid: tuple  # (x, y, z)
+    device: int  # the current device it was launched on (the JIT's kernel cache and stream)
+    aligned: tuple  # per pointer: 16-byte aligned then (the JIT's only pointer specialisation)
+    constants: tuple  # the constexpr arguments' values, in the kernel's order, after the others
+
+
+def _quiet(hook) -> bool:
+    """True for no launch hook: None, or an empty ``HookChain`` (Triton 3.6 and 3.9's default)."""
+    return not getattr(hook, "calls", hook)
+
+
+def aligned(pointers: tuple) -> tuple:
+    """Per pointer, whether it is 16-byte aligned."""
+    return tuple([p & 15 == 0 for p in pointers])
+
+
+def remember(cell: Optional[list], compiled, jit_kernel, grid, arguments: tuple, constants: dict,
+             pointers: tuple) -> None:
+    """Keep in ``cell`` (a plan's one-slot list; None: a call without a plan) what
+    ``jit_kernel[grid](*arguments, **constants)`` just launched: ``compiled``, its return
+    value (a ``CompiledKernel``).
+    ``grid`` as passed (a tuple, or a function of the launch's arguments: an autotuned
+    kernel's grid is computed for the config it chose); ``pointers``: the pointer
+    arguments' addresses. Nothing is kept under the interpreter or when nothing was
+    launched (no compiled kernel, or one compiled but never loaded: a warm-up)."""
+    if cell is None or INTERPRET or getattr(compiled, "function", None) is None:
+        return
+    names = jit_kernel.arg_names  # a JITFunction's or an Autotuner's (its kernel's)
+    values = dict(zip(names, arguments))
+    values.update(constants)
+    config = getattr(jit_kernel, "best_config", None)  # an Autotuner's choice for this launch
+    if config is not None:
+        values.update(config.kwargs)
+    if callable(grid):
+        grid = grid(values)
+    grid = tuple(grid) + (1,) * (3 - len(grid))
+    tail = tuple(values[name] for name in names[len(arguments):])
+    cell[:] = [Compiled(compiled.run, compiled.function, compiled.packed_metadata, grid,
+                        driver.active.get_current_device(), aligned(pointers), tail)]
+
+
+def launch(cell: Optional[list], device: int, pointers: tuple, arguments: tuple) -> bool:
+    """Launch the kernel ``cell`` keeps (``remember``) on ``arguments`` (``pointers``, the
+    pointer arguments, as integers) on the current ``device`` and return True, or return
+    False where the JIT might choose another kernel (nothing kept, another current device,
+    a pointer aligned otherwise, launch hooks): the caller then launches through the JIT."""
+    if not cell:
+        return False
+    c: Optional[Compiled] = cell[0]
+    runtime = knobs.runtime
+    if not (_quiet(runtime.launch_enter_hook) and _quiet(runtime.launch_exit_hook)):
+        return False
+    if device != c.device or aligned(pointers) != c.aligned:
+        return False
+    x, y, z = c.grid
+    c.launcher(x, y, z, driver.active.get_current_stream(device), c.function, c.metadata, None, None, None,
+               *arguments, *c.constants)
+    return True

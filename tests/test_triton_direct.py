@@ -1,0 +1,252 @@
+"""Triton launches of a launch plan made without ``JITFunction.run`` (parity_kernels/triton/direct.py).
+
+No GPU here: a stand-in driver (an sm_90 target, a launcher that records its arguments
+instead of launching) lets Triton compile the real kernels and call their launchers with
+CPU tensors. Each test launches through the JIT and through the direct path on the same
+tensors and asserts the launcher got the same call: grid, stream, kernel, metadata and
+every argument (tensors as the addresses the launcher reads from them). And that the
+direct path steps aside wherever the JIT could pick another kernel. Whether the launches
+run right on a device is tests/test_gpu.py's (the same path, on a GPU).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+
+import pytest
+import torch
+
+triton = pytest.importorskip("triton")
+
+from triton import knobs  # noqa: E402
+from triton.runtime import driver  # noqa: E402
+
+from parity_kernels import LinearCode  # noqa: E402
+from parity_kernels.backends import layout  # noqa: E402
+from parity_kernels.bench.gpu_code import Sm90CompileOnly  # noqa: E402
+from parity_kernels.triton import INTERPRET, combine, concat_downsample, direct  # noqa: E402
+
+pytestmark = pytest.mark.skipif(INTERPRET, reason="compiled kernels only (the interpreter has no launcher)")
+
+DEVICE = -1  # the stand-in's device: CPU tensors report -1, so no device switch is needed
+
+
+class Recorder:
+    calls: list = []
+
+    def __init__(self, src, metadata):
+        pass
+
+    def __call__(self, *arguments):
+        Recorder.calls.append(arguments)
+
+
+class Utils:
+    def load_binary(self, name, kernel, shared, device):
+        return 1, 2, 32, 0, 1024  # module, function, registers, spills, threads a block at most
+
+    def get_device_properties(self, device):
+        return {"max_shared_mem": 232448, "multiprocessor_count": 132, "max_num_regs": 65536, "warpSize": 32}
+
+    def unload_module(self, module):
+        pass
+
+
+class Recording(Sm90CompileOnly):
+    """Compiles for sm_90 as ``Sm90CompileOnly``; launches only record their arguments.
+    Autotuning times every config as 2.0 but the second one it tries (1.0)."""
+
+    utils = Utils()
+    launcher_cls = Recorder
+
+    def __init__(self):
+        self.device = DEVICE
+        self.timings = itertools.count()
+
+    def get_current_device(self):
+        return self.device
+
+    def get_current_stream(self, device=None):
+        return 7
+
+    def get_benchmarker(self):
+        def bench(kernel_call, quantiles):
+            kernel_call()
+            t = 1.0 if next(self.timings) == 1 else 2.0
+            return [t, t, t]
+        return bench
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    saved = getattr(driver, "_active", None)
+    stand_in = Recording()
+    driver._active = stand_in
+    Recorder.calls = []
+    # two configs each, so an autotuned launch compiles two kernels, not dozens
+    monkeypatch.setattr(combine._combine_tuned, "configs", combine._combine_tuned.configs[4:6])
+    monkeypatch.setattr(concat_downsample._concat_tuned, "configs", concat_downsample._concat_tuned.configs[:2])
+    try:
+        yield stand_in
+    finally:
+        Recorder.calls = []
+        for kernel in (combine._combine_kernel, concat_downsample._concat_kernel):
+            kernel.device_caches.pop(DEVICE, None)
+        gc.collect()  # the compiled kernels unload through the active driver: the stand-in's
+        driver._active = saved
+
+
+def addresses(call: tuple) -> tuple:
+    """A launcher call with its hooks and launch metadata left out, tensors as addresses."""
+    kept = call[:6] + call[9:]
+    return tuple(a.data_ptr() if isinstance(a, torch.Tensor) else a for a in kept)
+
+
+def through_jit(monkeypatch, replay, *arguments) -> tuple:
+    """The launcher call the JIT makes for ``replay(*arguments)`` (the direct path off)."""
+    with monkeypatch.context() as m:
+        m.setattr(direct, "launch", lambda *a: False)
+        replay(*arguments)
+    return Recorder.calls[-1]
+
+
+def launched_directly(replay, *arguments) -> tuple:
+    before = len(Recorder.calls)
+    replay(*arguments)
+    assert len(Recorder.calls) == before + 1
+    call = Recorder.calls[-1]
+    assert call[6:9] == (None, None, None), "went through the JIT (it passes launch metadata and hook chains)"
+    return call
+
+
+def combine_case(kind: str, item=(3, 8, 8), groups=3, k=4, r=2, dtype=torch.float32):
+    """(state, tensors a replay takes, a function giving fresh tensors of the same metadata)."""
+    code = LinearCode.cauchy(k, r)
+
+    def tensors():
+        x = torch.randn(groups, k, *item).to(dtype)
+        out = torch.empty(groups, r if kind != "pattern" else k, *item, dtype=dtype)
+        if kind == "encode":
+            return out, x, None, None, None
+        if kind == "gathered":
+            return out, torch.randn(groups * k, *item).to(dtype), torch.randperm(groups * k).view(groups, k), None, None
+        available = torch.ones(groups, k + r, dtype=torch.bool)
+        available[:, 1] = False
+        table, ok_table = code.decode_table(torch.device("cpu"), torch.float32)
+        patterns = (available, ok_table, torch.empty(groups, dtype=torch.bool))
+        return out, x, None, torch.randn(groups, r, *item).to(dtype), patterns
+
+    out, inputs, index, extra, patterns = tensors()
+    coeffs = code.decode_table(torch.device("cpu"), torch.float32)[0] if kind == "pattern" else torch.randn(r, k)
+    o = layout.combine_operands(out, inputs, coeffs, index, extra)
+    return combine.plan_state(o, patterns is not None), tensors
+
+
+@pytest.mark.parametrize("kind", ["encode", "gathered", "pattern"])
+def test_combine_launches_as_the_jit(recording, monkeypatch, kind):
+    state, tensors = combine_case(kind)
+    combine.replay_combine(state, *tensors())  # the JIT's, remembered
+    assert state.compiled, "the first launch kept nothing"
+    fresh = tensors()
+    direct_call = launched_directly(combine.replay_combine, state, *fresh)
+    assert addresses(direct_call) == addresses(through_jit(monkeypatch, combine.replay_combine, state, *fresh))
+
+
+@pytest.mark.parametrize("gathered", [False, True])
+def test_concat_launches_as_the_jit(recording, monkeypatch, gathered):
+    def tensors():
+        out = torch.empty(2, 1, 3, 32, 32)
+        if gathered:
+            return out, torch.randn(8, 3, 32, 32), torch.randperm(8).view(2, 4)
+        return out, torch.randn(2, 4, 3, 32, 32), None
+
+    out, images, index = tensors()
+    state = concat_downsample.concat_plan_state(layout.concat_operands(out, images, index))
+    concat_downsample.replay_concat(state, out, images, index)
+    fresh = tensors()
+    direct_call = launched_directly(concat_downsample.replay_concat, state, *fresh)
+    assert addresses(direct_call) == addresses(through_jit(monkeypatch, concat_downsample.replay_concat, state, *fresh))
+
+
+def test_autotuned_launch_uses_the_chosen_config(recording, monkeypatch):
+    """An autotuned kernel's grid depends on the config the tuning chose (here the second
+    one tried, whose block differs from the first's)."""
+    state, tensors = combine_case("encode", item=(1 << 17,), groups=4)
+    assert state.kernel is combine._combine_tuned
+    combine.replay_combine(state, *tensors())  # tunes (two configs), then launches the chosen one
+    chosen = combine._combine_tuned.best_config
+    assert chosen is combine._combine_tuned.configs[1]
+    fresh = tensors()
+    direct_call = launched_directly(combine.replay_combine, state, *fresh)
+    assert direct_call[0] == 4 * triton.cdiv(1 << 17, chosen.kwargs["BLOCK"])
+    assert addresses(direct_call) == addresses(through_jit(monkeypatch, combine.replay_combine, state, *fresh))
+
+
+def test_autotuned_concat_launch(recording, monkeypatch):
+    def tensors():
+        return torch.empty(8, 1, 3, 224, 224), torch.randn(8, 4, 3, 224, 224), None
+
+    out, images, index = tensors()
+    state = concat_downsample.concat_plan_state(layout.concat_operands(out, images, index))
+    assert state.kernel is concat_downsample._concat_tuned
+    concat_downsample.replay_concat(state, out, images, index)
+    fresh = tensors()
+    direct_call = launched_directly(concat_downsample.replay_concat, state, *fresh)
+    assert addresses(direct_call) == addresses(through_jit(monkeypatch, concat_downsample.replay_concat, state, *fresh))
+
+
+def test_a_pointer_aligned_otherwise_goes_through_the_jit(recording, monkeypatch):
+    """Same metadata (a plan's key) but 4 bytes into the storage: the JIT compiles another
+    kernel for it (no 16-byte alignment assumed), and the direct path must not launch the
+    first one."""
+    state, tensors = combine_case("encode", item=(16,))
+    out, x, _, _, _ = tensors()
+    combine.replay_combine(state, out, x, None, None, None)
+    shifted = torch.randn(x.numel() + 1)[1:].view(x.shape)
+    assert shifted.stride() == x.stride() and shifted.data_ptr() % 16 != 0
+    compiled_kernels = combine._combine_kernel.device_caches[DEVICE][0]  # the JIT's kernel cache
+    before = len(compiled_kernels)
+    combine.replay_combine(state, out, shifted, None, None, None)
+    call = Recorder.calls[-1]
+    assert call[6:9] != (None, None, None), "launched directly"
+    assert len(compiled_kernels) == before + 1
+    assert addresses(call) == addresses(through_jit(monkeypatch, combine.replay_combine, state, out, shifted, None,
+                                                    None, None))
+
+
+def test_launch_hooks_and_another_device_go_through_the_jit(recording):
+    state, tensors = combine_case("encode")
+    combine.replay_combine(state, *tensors())
+    hook = print  # a profiler's; the stand-in launcher never calls it: the path is what counts
+    knobs.runtime.launch_enter_hook.add(hook)
+    try:
+        combine.replay_combine(state, *tensors())
+    finally:
+        knobs.runtime.launch_enter_hook.remove(hook)
+    assert Recorder.calls[-1][6:9] != (None, None, None), "launched directly under a launch hook"
+    recording.device = DEVICE - 1  # the current device changed: the kernel kept was another device's
+    assert not direct.launch(state.compiled, recording.device, (16,) * 8, ())
+    recording.device = DEVICE
+    launched_directly(combine.replay_combine, state, *tensors())
+
+
+def test_aligned():
+    assert direct.aligned((0, 16, 4, 33)) == (True, True, False, False)
+
+
+def test_calls_without_a_plan_go_through_the_jit(recording, monkeypatch):
+    """Launches outside a plan (the ops' kernels, the checked route) keep nothing (and spend
+    no time working out what they would keep)."""
+    cells = []
+    real = direct.remember
+    monkeypatch.setattr(direct, "remember", lambda cell, *rest: (cells.append(cell), real(cell, *rest)))
+    out, x, coeffs = torch.empty(3, 2, 64), torch.randn(3, 4, 64), torch.randn(2, 4)
+    for _ in range(2):
+        combine.combine_into(out, x, coeffs)
+        assert Recorder.calls[-1][6:9] != (None, None, None)
+    images = torch.randn(2, 4, 3, 32, 32)
+    for _ in range(2):
+        concat_downsample.concat_downsample_into(torch.empty(2, 1, 3, 32, 32), images, None)
+        assert Recorder.calls[-1][6:9] != (None, None, None)
+    assert len(Recorder.calls) == 4 and cells == [None] * 4
