@@ -11,20 +11,17 @@ run right on a device is tests/test_gpu.py's (the same path, on a GPU).
 
 from __future__ import annotations
 
-import gc
-import itertools
-
 import pytest
 import torch
 
 triton = pytest.importorskip("triton")
 
 from triton import knobs  # noqa: E402
-from triton.runtime import driver  # noqa: E402
 
 from parity_kernels import LinearCode  # noqa: E402
 from parity_kernels.backends import layout  # noqa: E402
-from parity_kernels.bench.gpu_code import Sm90CompileOnly  # noqa: E402
+from parity_kernels.bench.gpu_code import RecordedLaunches as Recorder  # noqa: E402
+from parity_kernels.bench.gpu_code import Sm90Recording, recording_sm90  # noqa: E402
 from parity_kernels.triton import INTERPRET, combine, concat_downsample, direct  # noqa: E402
 
 pytestmark = pytest.mark.skipif(INTERPRET, reason="compiled kernels only (the interpreter has no launcher)")
@@ -32,69 +29,14 @@ pytestmark = pytest.mark.skipif(INTERPRET, reason="compiled kernels only (the in
 DEVICE = -1  # the stand-in's device: CPU tensors report -1, so no device switch is needed
 
 
-class Recorder:
-    calls: list = []
-
-    def __init__(self, src, metadata):
-        pass
-
-    def __call__(self, *arguments):
-        Recorder.calls.append(arguments)
-
-
-class Utils:
-    def load_binary(self, name, kernel, shared, device):
-        return 1, 2, 32, 0, 1024  # module, function, registers, spills, threads a block at most
-
-    def get_device_properties(self, device):
-        return {"max_shared_mem": 232448, "multiprocessor_count": 132, "max_num_regs": 65536, "warpSize": 32}
-
-    def unload_module(self, module):
-        pass
-
-
-class Recording(Sm90CompileOnly):
-    """Compiles for sm_90 as ``Sm90CompileOnly``; launches only record their arguments.
-    Autotuning times every config as 2.0 but the second one it tries (1.0)."""
-
-    utils = Utils()
-    launcher_cls = Recorder
-
-    def __init__(self):
-        self.device = DEVICE
-        self.timings = itertools.count()
-
-    def get_current_device(self):
-        return self.device
-
-    def get_current_stream(self, device=None):
-        return 7
-
-    def get_benchmarker(self):
-        def bench(kernel_call, quantiles):
-            kernel_call()
-            t = 1.0 if next(self.timings) == 1 else 2.0
-            return [t, t, t]
-        return bench
-
-
 @pytest.fixture
 def recording(monkeypatch):
-    saved = getattr(driver, "_active", None)
-    stand_in = Recording()
-    driver._active = stand_in
-    Recorder.calls = []
     # two configs each, so an autotuned launch compiles two kernels, not dozens
     monkeypatch.setattr(combine._combine_tuned, "configs", combine._combine_tuned.configs[4:6])
     monkeypatch.setattr(concat_downsample._concat_tuned, "configs", concat_downsample._concat_tuned.configs[:2])
-    try:
+    with recording_sm90() as stand_in:
+        assert stand_in.device == DEVICE
         yield stand_in
-    finally:
-        Recorder.calls = []
-        for kernel in (combine._combine_kernel, concat_downsample._concat_kernel):
-            kernel.device_caches.pop(DEVICE, None)
-        gc.collect()  # the compiled kernels unload through the active driver: the stand-in's
-        driver._active = saved
 
 
 def addresses(call: tuple) -> tuple:
@@ -250,3 +192,24 @@ def test_calls_without_a_plan_go_through_the_jit(recording, monkeypatch):
         concat_downsample.concat_downsample_into(torch.empty(2, 1, 3, 32, 32), images, None)
         assert Recorder.calls[-1][6:9] != (None, None, None)
     assert len(Recorder.calls) == 4 and cells == [None] * 4
+
+
+def test_host_time_tool_restores_what_it_changes():
+    """``python -m parity_kernels.bench.triton_host`` (timings are bench/RESULTS.md's, not asserted)."""
+    from parity_kernels.backends import dispatch
+    from parity_kernels.bench import triton_host
+
+    launch = direct.launch
+    rows = triton_host.run(rounds=1, number=3, repeat=1)
+    assert [mode for mode, _ in rows] == ["JIT", "direct"]
+    assert all(set(times) == {"x.sum(1)", "encode out=", "decode out=", "ConcatCode encode out="} and
+               all(t > 0 for t in times.values()) for _, times in rows)
+    assert direct.launch is launch
+    assert dispatch.backend_for("cpu").name == "cpu"
+    assert driver_is_restored()
+
+
+def driver_is_restored() -> bool:
+    from triton.runtime import driver
+
+    return not isinstance(getattr(driver, "_active", None), Sm90Recording)

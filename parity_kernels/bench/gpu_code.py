@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
+import itertools
 import os
 import re
 import shutil
@@ -122,6 +124,80 @@ def compile_only_sm90() -> Iterator[List]:
     finally:
         for kernel in kernels:
             del kernel.run  # the class's own run again
+        driver._active = saved_driver
+
+
+class RecordedLaunches:
+    """A Triton launcher that records each call's arguments in ``RecordedLaunches.calls``
+    instead of launching (the stand-in driver's ``launcher_cls``)."""
+
+    calls: list = []
+
+    def __init__(self, src, metadata):
+        pass
+
+    def __call__(self, *arguments):
+        RecordedLaunches.calls.append(arguments)
+
+
+class _StandInUtils:
+    def load_binary(self, name, kernel, shared, device):
+        return 1, 2, 32, 0, 1024  # module, function, registers, spills, threads a block at most
+
+    def get_device_properties(self, device):
+        return {"max_shared_mem": 232448, "multiprocessor_count": 132, "max_num_regs": 65536, "warpSize": 32}
+
+    def unload_module(self, module):
+        pass
+
+
+class Sm90Recording(Sm90CompileOnly):
+    """``Sm90CompileOnly`` whose launches load nothing and only record their arguments
+    (``RecordedLaunches``), with CPU tensors for device ones: Triton's whole launch path
+    but the device. Current device -1 (what CPU tensors report; settable), stream 7.
+    Autotuning times every config as 2.0 but the second one it tries (1.0)."""
+
+    utils = _StandInUtils()
+    launcher_cls = RecordedLaunches
+
+    def __init__(self):
+        self.device = -1
+        self.timings = itertools.count()
+
+    def get_current_device(self):
+        return self.device
+
+    def get_current_stream(self, device=None):
+        return 7
+
+    def get_benchmarker(self):
+        def bench(kernel_call, quantiles):
+            kernel_call()
+            t = 1.0 if next(self.timings) == 1 else 2.0
+            return [t, t, t]
+        return bench
+
+
+@contextlib.contextmanager
+def recording_sm90() -> Iterator[Sm90Recording]:
+    """Within it, Triton launches compile for sm_90 and record instead of running (yields the
+    stand-in driver); afterwards the kernels compiled for it are dropped."""
+    from triton.runtime import driver
+
+    from ..triton import combine, concat_downsample
+
+    saved_driver = getattr(driver, "_active", None)
+    stand_in = Sm90Recording()
+    driver._active = stand_in
+    RecordedLaunches.calls = []
+    try:
+        yield stand_in
+    finally:
+        RecordedLaunches.calls = []
+        for kernel in (combine._combine_kernel, concat_downsample._concat_kernel):
+            kernel.device_caches.pop(stand_in.device, None)
+            kernel.device_caches.pop(-1, None)
+        gc.collect()  # compiled kernels unload through the active driver: the stand-in's
         driver._active = saved_driver
 
 
