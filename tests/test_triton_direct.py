@@ -31,9 +31,12 @@ DEVICE = -1  # the stand-in's device: CPU tensors report -1, so no device switch
 
 @pytest.fixture
 def recording(monkeypatch):
-    # two configs each, so an autotuned launch compiles two kernels, not dozens
-    monkeypatch.setattr(combine._combine_tuned, "configs", combine._combine_tuned.configs[4:6])
-    monkeypatch.setattr(concat_downsample._concat_tuned, "configs", concat_downsample._concat_tuned.configs[:2])
+    # two configs each (blocks 512 and 1024; 1 x 64 and 1 x 128), so an autotuned launch
+    # compiles two kernels, not dozens; the stand-in picks the second
+    tuned = combine._combine_tuned.configs
+    monkeypatch.setattr(combine._combine_tuned, "configs", [tuned[2], tuned[4]])
+    tuned = concat_downsample._concat_tuned.configs
+    monkeypatch.setattr(concat_downsample._concat_tuned, "configs", [tuned[0], tuned[3]])
     with recording_sm90() as stand_in:
         assert stand_in.device == DEVICE
         yield stand_in
@@ -117,8 +120,8 @@ def test_autotuned_launch_uses_the_chosen_config(recording, monkeypatch):
     state, tensors = combine_case("encode", item=(1 << 17,), groups=4)
     assert state.kernel is combine._combine_tuned
     combine.replay_combine(state, *tensors())  # tunes (two configs), then launches the chosen one
-    chosen = combine._combine_tuned.best_config
-    assert chosen is combine._combine_tuned.configs[1]
+    chosen = combine._combine_tuned.configs[1]
+    assert combine._combine_tuned.best_config is chosen and chosen.kwargs["BLOCK"] == 1024
     fresh = tensors()
     direct_call = launched_directly(combine.replay_combine, state, *fresh)
     assert direct_call[0] == 4 * triton.cdiv(1 << 17, chosen.kwargs["BLOCK"])
@@ -133,8 +136,11 @@ def test_autotuned_concat_launch(recording, monkeypatch):
     state = concat_downsample.concat_plan_state(layout.concat_operands(out, images, index))
     assert state.kernel is concat_downsample._concat_tuned
     concat_downsample.replay_concat(state, out, images, index)
+    chosen = concat_downsample._concat_tuned.configs[1].kwargs
+    assert (chosen["BLOCK_Y"], chosen["BLOCK_X"]) == (1, 128)
     fresh = tensors()
     direct_call = launched_directly(concat_downsample.replay_concat, state, *fresh)
+    assert direct_call[:3] == (8 * 3 * 224, triton.cdiv(224, 128), 1)
     assert addresses(direct_call) == addresses(through_jit(monkeypatch, concat_downsample.replay_concat, state, *fresh))
 
 

@@ -58,25 +58,41 @@ def remember(cell: Optional[list], compiled, jit_kernel, grid, arguments: tuple,
              pointers: tuple) -> None:
     """Keep in ``cell`` (a plan's one-slot list; None: a call without a plan) what
     ``jit_kernel[grid](*arguments, **constants)`` just launched: ``compiled``, its return
-    value (a ``CompiledKernel``).
-    ``grid`` as passed (a tuple, or a function of the launch's arguments: an autotuned
-    kernel's grid is computed for the config it chose); ``pointers``: the pointer
-    arguments' addresses. Nothing is kept under the interpreter or when nothing was
-    launched (no compiled kernel, or one compiled but never loaded: a warm-up)."""
+    value (a ``CompiledKernel``). ``grid`` as passed (a tuple, or a function of the
+    launch's arguments: an autotuned kernel's grid is computed for the constexprs the
+    kernel was compiled with, i.e. the config it ran); ``pointers``: the pointer
+    arguments' addresses. Nothing is kept under the interpreter, when nothing was launched
+    (no compiled kernel, or one compiled but never loaded: a warm-up), or when the kernel's
+    constexprs cannot be read or differ from ``constants``."""
     if cell is None or INTERPRET or getattr(compiled, "function", None) is None:
         return
     names = jit_kernel.arg_names  # a JITFunction's or an Autotuner's (its kernel's)
-    values = dict(zip(names, arguments))
-    values.update(constants)
-    config = getattr(jit_kernel, "best_config", None)  # an Autotuner's choice for this launch
-    if config is not None:
-        values.update(config.kwargs)
+    values = _compiled_constants(compiled, names)
+    if values is None or any(values.get(name, value) != value for name, value in constants.items() if name in names):
+        return
+    tail = names[len(arguments):]
+    if any(name not in values for name in tail):
+        return
     if callable(grid):
         grid = grid(values)
     grid = tuple(grid) + (1,) * (3 - len(grid))
-    tail = tuple(values[name] for name in names[len(arguments):])
     cell[:] = [Compiled(compiled.run, compiled.function, compiled.packed_metadata, grid,
-                        driver.active.get_current_device(), aligned(pointers), tail)]
+                        driver.active.get_current_device(), aligned(pointers), tuple(values[name] for name in tail))]
+
+
+def _compiled_constants(compiled, names) -> Optional[dict]:
+    """{parameter name: value} of the constexprs ``compiled`` was compiled with (its source's
+    ``constants``, keyed by (index,) in Triton 3.6 and 3.9, or by name), None where absent."""
+    constants = getattr(getattr(compiled, "src", None), "constants", None)
+    if not isinstance(constants, dict):
+        return None
+    values = {}
+    for key, value in constants.items():
+        if isinstance(key, str):
+            values[key] = value
+        elif isinstance(key, tuple) and len(key) == 1 and isinstance(key[0], int) and key[0] < len(names):
+            values[names[key[0]]] = value
+    return values
 
 
 def launch(cell: Optional[list], device: int, pointers: tuple, arguments: tuple) -> bool:
