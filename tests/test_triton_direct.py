@@ -16,7 +16,7 @@ import torch
 
 triton = pytest.importorskip("triton")
 
-from triton import knobs  # noqa: E402
+
 
 from parity_kernels import LinearCode  # noqa: E402
 from parity_kernels.backends import layout  # noqa: E402
@@ -25,6 +25,8 @@ from parity_kernels.bench.gpu_code import Sm90Recording, recording_sm90  # noqa:
 from parity_kernels.triton import INTERPRET, combine, concat_downsample, direct  # noqa: E402
 
 pytestmark = pytest.mark.skipif(INTERPRET, reason="compiled kernels only (the interpreter has no launcher)")
+
+needs_direct = pytest.mark.skipif(direct.knobs is None, reason="Triton before 3.4: every launch goes through the JIT")
 
 DEVICE = -1  # the stand-in's device: CPU tensors report -1, so no device switch is needed
 
@@ -37,9 +39,20 @@ def recording(monkeypatch):
     monkeypatch.setattr(combine._combine_tuned, "configs", [tuned[2], tuned[4]])
     tuned = concat_downsample._concat_tuned.configs
     monkeypatch.setattr(concat_downsample._concat_tuned, "configs", [tuned[0], tuned[3]])
+    launch = direct.launch
+    monkeypatch.setattr(direct, "launch", lambda *a: DIRECT.append(launch(*a)) or DIRECT[-1])
+    DIRECT.clear()
     with recording_sm90() as stand_in:
         assert stand_in.device == DEVICE
         yield stand_in
+
+
+DIRECT: list = []  # what each direct.launch returned (True: it launched), in a recording test
+
+
+def went_direct() -> bool:
+    """Whether the last launch was a direct one."""
+    return bool(DIRECT) and DIRECT[-1]
 
 
 def addresses(call: tuple) -> tuple:
@@ -60,8 +73,9 @@ def launched_directly(replay, *arguments) -> tuple:
     before = len(Recorder.calls)
     replay(*arguments)
     assert len(Recorder.calls) == before + 1
+    assert went_direct(), "went through the JIT"
     call = Recorder.calls[-1]
-    assert call[6:9] == (None, None, None), "went through the JIT (it passes launch metadata and hook chains)"
+    assert call[6:9] == (None, None, None), "passed launch metadata or hooks"
     return call
 
 
@@ -88,6 +102,7 @@ def combine_case(kind: str, item=(3, 8, 8), groups=3, k=4, r=2, dtype=torch.floa
     return combine.plan_state(o, patterns is not None), tensors
 
 
+@needs_direct
 @pytest.mark.parametrize("kind", ["encode", "gathered", "pattern"])
 def test_combine_launches_as_the_jit(recording, monkeypatch, kind):
     state, tensors = combine_case(kind)
@@ -98,6 +113,7 @@ def test_combine_launches_as_the_jit(recording, monkeypatch, kind):
     assert addresses(direct_call) == addresses(through_jit(monkeypatch, combine.replay_combine, state, *fresh))
 
 
+@needs_direct
 @pytest.mark.parametrize("gathered", [False, True])
 def test_concat_launches_as_the_jit(recording, monkeypatch, gathered):
     def tensors():
@@ -114,6 +130,7 @@ def test_concat_launches_as_the_jit(recording, monkeypatch, gathered):
     assert addresses(direct_call) == addresses(through_jit(monkeypatch, concat_downsample.replay_concat, state, *fresh))
 
 
+@needs_direct
 def test_autotuned_launch_uses_the_chosen_config(recording, monkeypatch):
     """An autotuned kernel's grid depends on the config the tuning chose (here the second
     one tried, whose block differs from the first's)."""
@@ -128,6 +145,7 @@ def test_autotuned_launch_uses_the_chosen_config(recording, monkeypatch):
     assert addresses(direct_call) == addresses(through_jit(monkeypatch, combine.replay_combine, state, *fresh))
 
 
+@needs_direct
 def test_autotuned_concat_launch(recording, monkeypatch):
     def tensors():
         return torch.empty(8, 1, 3, 224, 224), torch.randn(8, 4, 3, 224, 224), None
@@ -144,6 +162,7 @@ def test_autotuned_concat_launch(recording, monkeypatch):
     assert addresses(direct_call) == addresses(through_jit(monkeypatch, concat_downsample.replay_concat, state, *fresh))
 
 
+@needs_direct
 def test_a_pointer_aligned_otherwise_goes_through_the_jit(recording, monkeypatch):
     """Same metadata (a plan's key) but 4 bytes into the storage: the JIT compiles another
     kernel for it (no 16-byte alignment assumed), and the direct path must not launch the
@@ -157,22 +176,27 @@ def test_a_pointer_aligned_otherwise_goes_through_the_jit(recording, monkeypatch
     before = len(compiled_kernels)
     combine.replay_combine(state, out, shifted, None, None, None)
     call = Recorder.calls[-1]
-    assert call[6:9] != (None, None, None), "launched directly"
+    assert not went_direct(), "launched directly"
     assert len(compiled_kernels) == before + 1
     assert addresses(call) == addresses(through_jit(monkeypatch, combine.replay_combine, state, out, shifted, None,
                                                     None, None))
 
 
+@needs_direct
 def test_launch_hooks_and_another_device_go_through_the_jit(recording):
     state, tensors = combine_case("encode")
     combine.replay_combine(state, *tensors())
-    hook = print  # a profiler's; the stand-in launcher never calls it: the path is what counts
-    knobs.runtime.launch_enter_hook.add(hook)
+    hooks, hook = direct.knobs.runtime, print  # a profiler's; the stand-in launcher never calls it
+    if hasattr(hooks.launch_enter_hook, "add"):  # Triton 3.5 on: a chain
+        hooks.launch_enter_hook.add(hook)
+        remove = lambda: hooks.launch_enter_hook.remove(hook)  # noqa: E731
+    else:  # 3.4: one hook or None
+        hooks.launch_enter_hook, remove = hook, lambda: setattr(hooks, "launch_enter_hook", None)
     try:
         combine.replay_combine(state, *tensors())
     finally:
-        knobs.runtime.launch_enter_hook.remove(hook)
-    assert Recorder.calls[-1][6:9] != (None, None, None), "launched directly under a launch hook"
+        remove()
+    assert not went_direct(), "launched directly under a launch hook"
     recording.device = DEVICE - 1  # the current device changed: the kernel kept was another device's
     assert not direct.launch(state.compiled, recording.device, (16,) * 8, ())
     recording.device = DEVICE
@@ -192,11 +216,11 @@ def test_calls_without_a_plan_go_through_the_jit(recording, monkeypatch):
     out, x, coeffs = torch.empty(3, 2, 64), torch.randn(3, 4, 64), torch.randn(2, 4)
     for _ in range(2):
         combine.combine_into(out, x, coeffs)
-        assert Recorder.calls[-1][6:9] != (None, None, None)
+        assert not went_direct()
     images = torch.randn(2, 4, 3, 32, 32)
     for _ in range(2):
         concat_downsample.concat_downsample_into(torch.empty(2, 1, 3, 32, 32), images, None)
-        assert Recorder.calls[-1][6:9] != (None, None, None)
+        assert not went_direct()
     assert len(Recorder.calls) == 4 and cells == [None] * 4
 
 
@@ -219,3 +243,11 @@ def driver_is_restored() -> bool:
     from triton.runtime import driver
 
     return not isinstance(getattr(driver, "_active", None), Sm90Recording)
+
+
+@pytest.mark.skipif(direct.knobs is not None, reason="Triton 3.4 on launches plans directly")
+def test_before_triton_3_4_plans_launch_through_the_jit(recording):
+    state, tensors = combine_case("encode")
+    for _ in range(3):
+        combine.replay_combine(state, *tensors())
+    assert not state.compiled and len(Recorder.calls) == 3

@@ -100,19 +100,27 @@ class Sm90CompileOnly:
         return 0
 
 
+def _make_active(stand_in):
+    """Make ``stand_in`` Triton's active driver; returns a function that puts back the one
+    before (Triton 3.5 on keep it in ``driver._active``, 3.4 in ``driver.active``)."""
+    from triton.runtime import driver
+
+    name = "_active" if "_active" in vars(driver) or "active" not in vars(driver) else "active"
+    saved = vars(driver).get(name)
+    driver.set_active(stand_in)
+    return lambda: setattr(driver, name, saved)
+
+
 @contextlib.contextmanager
 def compile_only_sm90() -> Iterator[List]:
     """Within it, the Triton kernels' launches compile for sm_90 instead of running. Yields
     the list each compiled kernel is appended to, as (compiled, run, args, kwargs): ``run(*args,
     grid=..., warmup=True, **kwargs)`` compiles it again (other block sizes, warps)."""
-    from triton.runtime import driver
-
     from ..triton import combine, concat_downsample
 
     kernels = (combine._combine_kernel, concat_downsample._concat_kernel)
-    saved_driver = getattr(driver, "_active", None)
     compiled: List = []
-    driver._active = Sm90CompileOnly()
+    restore_driver = _make_active(Sm90CompileOnly())
     for kernel in kernels:
         def compile_only(*args, grid, warmup, _run=kernel.run, **kwargs):
             binary = _run(*args, grid=grid, warmup=True, **kwargs)
@@ -124,7 +132,7 @@ def compile_only_sm90() -> Iterator[List]:
     finally:
         for kernel in kernels:
             del kernel.run  # the class's own run again
-        driver._active = saved_driver
+        restore_driver()
 
 
 class RecordedLaunches:
@@ -182,13 +190,11 @@ class Sm90Recording(Sm90CompileOnly):
 def recording_sm90() -> Iterator[Sm90Recording]:
     """Within it, Triton launches compile for sm_90 and record instead of running (yields the
     stand-in driver); afterwards the kernels compiled for it are dropped."""
-    from triton.runtime import driver
 
     from ..triton import combine, concat_downsample
 
-    saved_driver = getattr(driver, "_active", None)
     stand_in = Sm90Recording()
-    driver._active = stand_in
+    restore_driver = _make_active(stand_in)
     RecordedLaunches.calls = []
     try:
         yield stand_in
@@ -198,7 +204,7 @@ def recording_sm90() -> Iterator[Sm90Recording]:
             kernel.device_caches.pop(stand_in.device, None)
             kernel.device_caches.pop(-1, None)
         gc.collect()  # compiled kernels unload through the active driver: the stand-in's
-        driver._active = saved_driver
+        restore_driver()
 
 
 def combine_launches(dtype, item=(3, 16, 16), k=4, r=2):

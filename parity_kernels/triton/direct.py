@@ -17,19 +17,25 @@ Pointers reach the launcher as integers (it takes them as ints or as tensors; in
 ``data_ptr()`` call and a driver pointer query each), with every other argument as the JIT
 passes it. What must stay true of Triton for this to hold: the launcher call
 ``run(grid_x, grid_y, grid_z, stream, function, packed_metadata, launch_metadata,
-enter_hook, exit_hook, *arguments)`` that ``JITFunction.run`` makes (3.6 and 3.9 alike);
+enter_hook, exit_hook, *arguments)`` that ``JITFunction.run`` makes, every argument
+constexprs included (Triton 3.4 to 3.9; 3.3 passed the hooks from elsewhere, 3.1-3.2 left
+the constexprs out, so before 3.4 every launch goes through the JIT).
 tests/test_triton_direct.py records both launches through a stand-in driver and compares
-them, and the GPU tests run this path on a device.
+them; the GPU tests run this path on a device.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from triton import knobs
 from triton.runtime import driver
 
 from . import INTERPRET
+
+try:  # Triton 3.4 on: launch hooks in knobs, and JITFunction.run's launcher call as below
+    from triton import knobs
+except ImportError:  # before 3.4 the call passed other arguments: every launch goes through the JIT
+    knobs = None
 
 
 class Compiled(NamedTuple):
@@ -64,7 +70,7 @@ def remember(cell: Optional[list], compiled, jit_kernel, grid, arguments: tuple,
     arguments' addresses. Nothing is kept under the interpreter, when nothing was launched
     (no compiled kernel, or one compiled but never loaded: a warm-up), or when the kernel's
     constexprs cannot be read or differ from ``constants``."""
-    if cell is None or INTERPRET or getattr(compiled, "function", None) is None:
+    if cell is None or INTERPRET or knobs is None or getattr(compiled, "function", None) is None:
         return
     names = jit_kernel.arg_names  # a JITFunction's or an Autotuner's (its kernel's)
     values = _compiled_constants(compiled, names)
