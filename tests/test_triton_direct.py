@@ -11,6 +11,10 @@ run right on a device is tests/test_gpu.py's (the same path, on a GPU).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -229,12 +233,11 @@ def test_host_time_tool_restores_what_it_changes():
     from parity_kernels.backends import dispatch
     from parity_kernels.bench import triton_host
 
-    launch = direct.launch
     rows = triton_host.run(rounds=1, number=3, repeat=1)
     assert [mode for mode, _ in rows] == ["JIT", "direct"]
     assert all(set(times) == {"x.sum(1)", "encode out=", "decode out=", "ConcatCode encode out="} and
                all(t > 0 for t in times.values()) for _, times in rows)
-    assert direct.launch is launch
+    assert direct.ENABLED
     assert dispatch.backend_for("cpu").name == "cpu"
     assert driver_is_restored()
 
@@ -251,3 +254,22 @@ def test_before_triton_3_4_plans_launch_through_the_jit(recording):
     for _ in range(3):
         combine.replay_combine(state, *tensors())
     assert not state.compiled and len(Recorder.calls) == 3
+
+
+@needs_direct
+def test_jit_only_and_the_switch_that_turns_direct_launches_off(recording):
+    """``jit_only()`` for a block (host-time comparisons); PARITY_KERNELS_TRITON_DIRECT=0 for
+    the process (a way out should a Triton version launch differently)."""
+    state, tensors = combine_case("encode")
+    for _ in range(2):
+        combine.replay_combine(state, *tensors())
+    with direct.jit_only():
+        combine.replay_combine(state, *tensors())
+        assert not went_direct()
+    launched_directly(combine.replay_combine, state, *tensors())
+    code = "from parity_kernels.triton import direct; print(direct.ENABLED)"
+    for value, enabled in (("0", "False"), ("1", "True")):
+        env = dict(os.environ, PARITY_KERNELS_TRITON_DIRECT=value)
+        env.pop("TRITON_INTERPRET", None)
+        ran = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert ran.stdout.strip() == enabled, ran.stderr[-2000:]

@@ -11,7 +11,7 @@ from torch import nn
 import parity_kernels as pk
 from parity_kernels.backends import dispatch
 
-from .timing import WithBackend, time_impls, unwrapped
+from .timing import Within, WithBackend, time_impls, unwrapped
 
 
 class Bottleneck(nn.Module):
@@ -71,7 +71,9 @@ def measure(device: str, groups: int, k: int, dtype: torch.dtype, quick: bool) -
 def host_overhead(device: str, calls: int = 300, rounds: int = 7) -> Dict[str, float]:
     """Microseconds a call on tiny tensors (16 groups x 4 x 8), where the kernel costs
     nothing: torch's x.sum(1) on the same tensor beside encode, encode(out=) and decode
-    (on CUDA also with the CUDA C++ backend, where built: "... (cuda C++)").
+    (on CUDA also with every Triton launch through Triton's JIT: "... (Triton JIT)", the
+    default backend's launch plans launching without it otherwise; and with the CUDA C++
+    backend, where built: "... (cuda C++)").
     Interleaved rounds of ``calls`` back-to-back calls; the median round per call."""
     import statistics
     import time
@@ -89,6 +91,11 @@ def host_overhead(device: str, calls: int = 300, rounds: int = 7) -> Dict[str, f
         "decode": lambda: pk.decode(x, coded, available, code),
     }
     cuda = device.startswith("cuda")
+    if cuda and dispatch.backend_for("cuda").name == "triton":  # plans' direct launches against the JIT's
+        from ..triton import direct
+
+        for name in ("encode out=", "decode"):
+            impls[f"{name} (Triton JIT)"] = Within(direct.jit_only, impls[name])
     if cuda and dispatch.cuda_extension_built():  # the CUDA C++ kernels too
         for name in ("encode", "encode out=", "decode"):
             impls[f"{name} (cuda C++)"] = WithBackend("cuda", impls[name])

@@ -50,29 +50,37 @@ def time_cpu(impls: Dict[str, Callable], rounds: int = 15, warmup: int = 2,
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
-class WithBackend:
-    """``fn`` run with parity_kernels' backend ``name`` chosen (the CUDA C++ kernels beside
-    the default Triton). Called, it chooses the backend around that one call; ``time_cuda``
-    instead chooses it once around all its timed calls, so the switch (a context manager,
-    a few us of host time) does not count against small launches."""
+class Within:
+    """``fn`` run inside ``context()`` (a backend choice, ``triton.direct.jit_only``).
+    Called, it enters the context around that one call; ``time_cuda`` and
+    ``overhead.host_overhead`` instead enter it once around all their timed calls, so the
+    switch (a context manager, a few us of host time) does not count against small
+    launches."""
 
-    def __init__(self, name: str, fn: Callable) -> None:
-        self.name, self.fn = name, fn
+    def __init__(self, context: Callable[[], ContextManager], fn: Callable) -> None:
+        self.context, self.fn = context, fn
 
     def __call__(self):
-        import parity_kernels as pk
-
-        with pk.using_backend(self.name):
+        with self.context():
             return self.fn()
 
 
-def unwrapped(fn: Callable) -> Tuple[ContextManager, Callable]:
-    """(the backend choice to time ``fn`` under, the function to call inside it): a
-    ``WithBackend``'s choice and inner function, else nothing to choose and ``fn``."""
-    if isinstance(fn, WithBackend):
+class WithBackend(Within):
+    """``fn`` run with parity_kernels' backend ``name`` chosen (the CUDA C++ kernels beside
+    the default Triton)."""
+
+    def __init__(self, name: str, fn: Callable) -> None:
         import parity_kernels as pk
 
-        return pk.using_backend(fn.name), fn.fn
+        super().__init__(lambda: pk.using_backend(name), fn)
+        self.name = name
+
+
+def unwrapped(fn: Callable) -> Tuple[ContextManager, Callable]:
+    """(the context to time ``fn`` in, the function to call inside it): a ``Within``'s
+    context and inner function, else nothing to enter and ``fn``."""
+    if isinstance(fn, Within):
+        return fn.context(), fn.fn
     return contextlib.nullcontext(), fn
 
 

@@ -5,7 +5,7 @@ The Triton backend's whole launch path but the device: a stand-in driver
 tensors standing in for device ones. Encode and decode of 16 groups of 4 x 8 float32
 (Cauchy k = 4, r = 2) and ConcatCode(4)'s encode of 16 x 4 x 3 x 8 x 8, each into ``out=``
 through its launch plan, with plans' direct launches (``parity_kernels.triton.direct``)
-and with them off (every launch through ``JITFunction.run``), alternated, beside torch's
+and with them off (``direct.jit_only``: every launch through ``JITFunction.run``), alternated, beside torch's
 ``x.sum(1)`` on the same tensor. Triton's launcher (C, and the device's launch) is left
 out: this is the Python before it. On a GPU, ``parity-kernels bench --device cuda`` prints
 the whole host time per call.
@@ -75,16 +75,12 @@ def run(rounds: int = 2, number: int = 1000, repeat: int = 7) -> List[tuple]:
     from .gpu_code import recording_sm90
 
     rows = []
-    real_launch = direct.launch
     with recording_sm90(), triton_on_cpu_tensors():
         made = calls()
-        try:
-            for _ in range(rounds):
-                for mode in ("JIT", "direct"):
-                    direct.launch = real_launch if mode == "direct" else (lambda *a: False)
-                    rows.append((mode, best_times(made, number, repeat)))
-        finally:
-            direct.launch = real_launch
+        for _ in range(rounds):
+            with direct.jit_only():
+                rows.append(("JIT", best_times(made, number, repeat)))
+            rows.append(("direct", best_times(made, number, repeat)))
     return rows
 
 

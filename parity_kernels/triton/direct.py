@@ -21,12 +21,15 @@ enter_hook, exit_hook, *arguments)`` that ``JITFunction.run`` makes, every argum
 constexprs included (Triton 3.4 to 3.9; 3.3 passed the hooks from elsewhere, 3.1-3.2 left
 the constexprs out, so before 3.4 every launch goes through the JIT).
 tests/test_triton_direct.py records both launches through a stand-in driver and compares
-them; the GPU tests run this path on a device.
+them; the GPU tests run this path on a device. ``PARITY_KERNELS_TRITON_DIRECT=0`` (read at
+import) sends every launch through the JIT; ``jit_only()`` does for a block.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+import contextlib
+import os
+from typing import Iterator, NamedTuple, Optional
 
 from triton.runtime import driver
 
@@ -36,6 +39,21 @@ try:  # Triton 3.4 on: launch hooks in knobs, and JITFunction.run's launcher cal
     from triton import knobs
 except ImportError:  # before 3.4 the call passed other arguments: every launch goes through the JIT
     knobs = None
+
+
+ENABLED = os.environ.get("PARITY_KERNELS_TRITON_DIRECT", "1") != "0"
+
+
+@contextlib.contextmanager
+def jit_only() -> Iterator[None]:
+    """Within the block every Triton launch goes through the JIT and plans keep nothing new
+    (as ``PARITY_KERNELS_TRITON_DIRECT=0`` does for the process): for comparisons."""
+    global ENABLED
+    saved, ENABLED = ENABLED, False
+    try:
+        yield
+    finally:
+        ENABLED = saved
 
 
 class Compiled(NamedTuple):
@@ -70,7 +88,7 @@ def remember(cell: Optional[list], compiled, jit_kernel, grid, arguments: tuple,
     arguments' addresses. Nothing is kept under the interpreter, when nothing was launched
     (no compiled kernel, or one compiled but never loaded: a warm-up), or when the kernel's
     constexprs cannot be read or differ from ``constants``."""
-    if cell is None or INTERPRET or knobs is None or getattr(compiled, "function", None) is None:
+    if cell is None or not ENABLED or INTERPRET or knobs is None or getattr(compiled, "function", None) is None:
         return
     names = jit_kernel.arg_names  # a JITFunction's or an Autotuner's (its kernel's)
     values = _compiled_constants(compiled, names)
@@ -105,8 +123,9 @@ def launch(cell: Optional[list], device: int, pointers: tuple, arguments: tuple)
     """Launch the kernel ``cell`` keeps (``remember``) on ``arguments`` (``pointers``, the
     pointer arguments, as integers) on the current ``device`` and return True, or return
     False where the JIT might choose another kernel (nothing kept, another current device,
-    a pointer aligned otherwise, launch hooks): the caller then launches through the JIT."""
-    if not cell:
+    a pointer aligned otherwise, launch hooks, ``jit_only``): the caller then launches
+    through the JIT."""
+    if not cell or not ENABLED:
         return False
     c: Optional[Compiled] = cell[0]
     runtime = knobs.runtime
