@@ -1,9 +1,9 @@
 """A launch plan's Triton kernel launched again without ``JITFunction.run``.
 
 ``kernel[grid](...)`` binds and specialises every argument, builds the cache key, looks the
-compiled kernel up, checks the kernel's globals and reads knobs on every call: 20-30 us of
-Python a launch with Triton 3.6 and 3.9 (a stand-in driver on this project's CPU machine;
-bench/RESULTS.md), several times the rest of a planned call. Within one launch plan
+compiled kernel up, checks the kernel's globals and reads knobs on every call: 25-40 us of
+Python a launch with Triton 3.6 and 3.9 (a stand-in driver on this project's CPU machine:
+``python -m parity_kernels.bench.triton_host``), several times the rest of a planned call. Within one launch plan
 (``plans``) every argument but the pointers is fixed by the plan's metadata, and what the
 JIT makes of a pointer is its dtype (fixed too) and whether it is 16-byte aligned. So the
 plan's first launch goes through the JIT and ``remember`` keeps what it launched
@@ -69,7 +69,7 @@ class Compiled(NamedTuple):
 
 
 def _quiet(hook) -> bool:
-    """True for no launch hook: None, or an empty ``HookChain`` (Triton 3.6 and 3.9's default)."""
+    """True for no launch hook: None (Triton 3.4's default), or an empty ``HookChain`` (3.5 on)."""
     return not getattr(hook, "calls", hook)
 
 
@@ -106,7 +106,7 @@ def remember(cell: Optional[list], compiled, jit_kernel, grid, arguments: tuple,
 
 def _compiled_constants(compiled, names) -> Optional[dict]:
     """{parameter name: value} of the constexprs ``compiled`` was compiled with (its source's
-    ``constants``, keyed by (index,) in Triton 3.6 and 3.9, or by name), None where absent."""
+    ``constants``, keyed by (index,) in Triton 3.4 to 3.9, or by name), None where absent."""
     constants = getattr(getattr(compiled, "src", None), "constants", None)
     if not isinstance(constants, dict):
         return None
