@@ -211,21 +211,56 @@ def test_aligned():
     assert direct.aligned((0, 16, 4, 33)) == (True, True, False, False)
 
 
-def test_calls_without_a_plan_go_through_the_jit(recording, monkeypatch):
-    """Launches outside a plan (the ops' kernels, the checked route) keep nothing (and spend
-    no time working out what they would keep)."""
-    cells = []
-    real = direct.remember
-    monkeypatch.setattr(direct, "remember", lambda cell, *rest: (cells.append(cell), real(cell, *rest)))
-    out, x, coeffs = torch.empty(3, 2, 64), torch.randn(3, 4, 64), torch.randn(2, 4)
-    for _ in range(2):
+@needs_direct
+def test_calls_without_a_plan_launch_directly_from_their_second(recording, monkeypatch):
+    """Launches outside a plan (the ops' kernels under torch.compile or autograd, a call's
+    checked route): through the JIT once per launch key, then directly, as the JIT would
+    launch them; another number of groups (same kernel arguments, another grid) is another
+    key."""
+    monkeypatch.setattr(direct, "_UNPLANNED", {})
+    coeffs = torch.randn(2, 4)
+
+    def combine_into(groups):
+        out, x = torch.empty(groups, 2, 64), torch.randn(groups, 4, 64)
         combine.combine_into(out, x, coeffs)
-        assert not went_direct()
+        return out, x
+
+    combine_into(3)
+    assert not went_direct()
+    out, x = combine_into(3)
+    assert went_direct()
+    direct_call = Recorder.calls[-1]
+    with direct.jit_only():
+        combine.combine_into(out, x, coeffs)
+    assert addresses(direct_call) == addresses(Recorder.calls[-1])
+    combine_into(5)
+    assert not went_direct() and Recorder.calls[-1][0] == 5 * direct_call[0] // 3
+
+    def concat_into(images):
+        out = torch.empty(images.shape[0], 1, 3, 32, 32)
+        concat_downsample.concat_downsample_into(out, images, None)
+        return out
+
+    concat_into(torch.randn(2, 4, 3, 32, 32))
+    assert not went_direct()
     images = torch.randn(2, 4, 3, 32, 32)
-    for _ in range(2):
-        concat_downsample.concat_downsample_into(torch.empty(2, 1, 3, 32, 32), images, None)
-        assert not went_direct()
-    assert len(Recorder.calls) == 4 and cells == [None] * 4
+    out = concat_into(images)
+    assert went_direct()
+    direct_call = Recorder.calls[-1]
+    with direct.jit_only():
+        concat_downsample.concat_downsample_into(out, images, None)
+    assert addresses(direct_call) == addresses(Recorder.calls[-1])
+    assert len(direct._UNPLANNED) == 3
+
+
+def test_calls_without_a_plan_keep_nothing_while_direct_launches_are_off(recording, monkeypatch):
+    monkeypatch.setattr(direct, "_UNPLANNED", {})
+    out, x, coeffs = torch.empty(3, 2, 64), torch.randn(3, 4, 64), torch.randn(2, 4)
+    with direct.jit_only():
+        for _ in range(2):
+            combine.combine_into(out, x, coeffs)
+            assert not went_direct()
+    assert direct._UNPLANNED == {}
 
 
 def test_host_time_tool_restores_what_it_changes():
@@ -235,7 +270,7 @@ def test_host_time_tool_restores_what_it_changes():
 
     rows = triton_host.run(rounds=1, number=3, repeat=1)
     assert [mode for mode, _ in rows] == ["JIT", "direct"]
-    assert all(set(times) == {"x.sum(1)", "encode out=", "decode out=", "ConcatCode encode out="} and
+    assert all(set(times) == {"x.sum(1)", "encode out=", "decode out=", "ConcatCode encode out=", "op combine_out"} and
                all(t > 0 for t in times.values()) for _, times in rows)
     assert direct.ENABLED
     assert dispatch.backend_for("cpu").name == "cpu"

@@ -4,9 +4,10 @@ The Triton backend's whole launch path but the device: a stand-in driver
 (``gpu_code.recording_sm90``: sm_90 code, launches recorded instead of run) and CPU
 tensors standing in for device ones. Encode and decode of 16 groups of 4 x 8 float32
 (Cauchy k = 4, r = 2) and ConcatCode(4)'s encode of 16 x 4 x 3 x 8 x 8, each into ``out=``
-through its launch plan, with plans' direct launches (``parity_kernels.triton.direct``)
-and with them off (``direct.jit_only``: every launch through ``JITFunction.run``), alternated, beside torch's
-``x.sum(1)`` on the same tensor. Triton's launcher (C, and the device's launch) is left
+through its launch plan, and the ``combine_out`` op on the encode's tensors (what
+torch.compile'd code calls: no plan, the op's checks every call), with direct launches
+(``parity_kernels.triton.direct``) and with them off (``direct.jit_only``: every launch
+through ``JITFunction.run``), alternated, beside torch's ``x.sum(1)`` on the same tensor. Triton's launcher (C, and the device's launch) is left
 out: this is the Python before it. On a GPU, ``parity-kernels bench --device cuda`` prints
 the whole host time per call.
 """
@@ -44,11 +45,13 @@ def calls() -> Dict[str, Callable[[], object]]:
     available = torch.ones(16, 6, dtype=torch.bool)
     available[:, 1] = False
     images, tiled = torch.randn(16, 4, 3, 8, 8), torch.empty(16, 1, 3, 8, 8)
+    weights = code.encode_matrix(torch.device("cpu"), torch.float32)
     made = {
         "x.sum(1)": lambda: x.sum(1),
         "encode out=": lambda: pk.encode(x, code, out=out),
         "decode out=": lambda: pk.decode(x, coded, available, code, out=y),
         "ConcatCode encode out=": lambda: pk.encode(images, concat, out=tiled),
+        "op combine_out": lambda: pk.ops.combine_out(x, weights, None, None, out),  # no plan: the op's checks
     }
     for call in made.values():
         for _ in range(3):  # the checked route, the plan's first launch (through the JIT), a direct one

@@ -135,7 +135,7 @@ class LaunchState(NamedTuple):
     scalars: tuple  # stride_g, stride_s, batch, extra's stride_g and stride_s, coeff_stride_g, numel, r, size_class
     consts: dict  # the kernel's constexprs (BLOCK too for the fixed block)
     coeffs: torch.Tensor  # coefficients (the code's; unused by decode by pattern)
-    compiled: object  # a plan's: a list, where the kernel it launched is kept (``direct.remember``); else None
+    compiled: object  # a list, where the kernel it launched is kept (``direct.remember``), or None
 
 
 def plan_state(o: layout.CombineOperands, by_pattern: bool) -> LaunchState:
@@ -144,8 +144,7 @@ def plan_state(o: layout.CombineOperands, by_pattern: bool) -> LaunchState:
 
 
 def launch_state(o: layout.CombineOperands, by_pattern: bool, compiled) -> LaunchState:
-    """``plan_state``, with ``compiled`` for its field: a list where the launch is to be
-    kept (a plan's), None where not (a call without a plan)."""
+    """``plan_state``, with ``compiled`` for its field (a list where the launch is kept, or None)."""
     ex = o.extra
     r_pad = next_power_of_2(o.r)
     scalars = (o.stride_g, o.stride_s, o.batch, ex.stride(0) if ex is not None else 0,
@@ -193,7 +192,15 @@ def replay_combine(state: LaunchState, out: torch.Tensor, inputs: torch.Tensor, 
 
 
 def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
-    replay_combine(launch_state(o, patterns is not None, None), out, o.rows, o.index, o.extra, patterns)
+    """A launch without a plan: through the JIT the first time for its launch key, then
+    directly (``direct.cell_for``)."""
+    by_pattern = patterns is not None
+    state = launch_state(o, by_pattern, None)
+    ex, index = o.extra, o.index
+    key = ("combine", state.kernel, o.groups, state.scalars, tuple(state.consts.items()), o.rows.dtype,
+           None if index is None else index.dtype, None if ex is None else ex.dtype, o.coeffs.dtype, out.dtype,
+           by_pattern, out.get_device())
+    replay_combine(state._replace(compiled=direct.cell_for(key)), out, o.rows, index, ex, patterns)
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)

@@ -134,7 +134,7 @@ class ConcatLaunch(NamedTuple):
     grid: object  # the grid, or (tuned) the function of the chosen config that gives it
     scalars: tuple  # stride_g, stride_s, batch
     consts: dict  # constexprs (and the fixed blocks' BLOCK_Y, BLOCK_X, num_warps)
-    compiled: object  # a plan's: a list, where the kernel it launched is kept (``direct.remember``); else None
+    compiled: object  # a list, where the kernel it launched is kept (``direct.remember``), or None
 
 
 def concat_plan_state(o: layout.ConcatOperands) -> ConcatLaunch:
@@ -189,5 +189,8 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor,
     if out.numel() == 0:
         return None
     o = layout.concat_operands(out, images, index)
-    replay_concat(concat_launch_state(o, None), out, o.rows, o.index)
+    state = concat_launch_state(o, None)
+    key = ("concat", state.kernel, o.groups, state.scalars, tuple(state.consts.items()), o.rows.dtype,
+           None if o.index is None else o.index.dtype, out.dtype, out.get_device())
+    replay_concat(state._replace(compiled=direct.cell_for(key)), out, o.rows, o.index)  # JIT once a key, then direct
     return o

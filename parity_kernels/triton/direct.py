@@ -11,7 +11,10 @@ plan's first launch goes through the JIT and ``remember`` keeps what it launched
 JIT would choose the same kernel: the same current device, every pointer aligned as then,
 and no launch hooks (profilers such as proton add them: those launches go through the JIT,
 which reports them). Knobs that change compilation (``knobs.runtime.debug``, instrumentation)
-are read at the plan's first launch.
+are read at the plan's first launch. Launches without a plan (the ops' kernels, called by
+torch.compile'd code or under autograd; a call's checked route) keep theirs per launch key
+instead (``cell_for``): their arguments are worked out anew each call, but the JIT is
+skipped from the second launch with the same key.
 
 Pointers reach the launcher as integers (it takes them as ints or as tensors; ints skip a
 ``data_ptr()`` call and a driver pointer query each), with every other argument as the JIT
@@ -66,6 +69,27 @@ class Compiled(NamedTuple):
     device: int  # the current device it was launched on (the JIT's kernel cache and stream)
     aligned: tuple  # per pointer: 16-byte aligned then (the JIT's only pointer specialisation)
     constants: tuple  # the constexpr arguments' values, in the kernel's order, after the others
+
+
+# Launches without a plan (the ops' kernels under torch.compile or autograd, a call's checked
+# route): what the JIT launched, per launch key (everything its choice depends on but the
+# pointers' alignment, which ``launch`` checks); emptied when full.
+_UNPLANNED: dict = {}
+MAX_UNPLANNED = 256
+
+
+def cell_for(key: tuple) -> Optional[list]:
+    """The cell kept for launches without a plan under ``key``: a new empty one the first
+    time (``remember`` fills it); None under the interpreter or while direct launches are
+    off."""
+    if INTERPRET or not ENABLED or knobs is None:
+        return None
+    cell = _UNPLANNED.get(key)
+    if cell is None:
+        if len(_UNPLANNED) >= MAX_UNPLANNED:
+            _UNPLANNED.clear()
+        cell = _UNPLANNED[key] = []
+    return cell
 
 
 def _quiet(hook) -> bool:
