@@ -163,7 +163,7 @@ class Sm90Recording(Sm90CompileOnly):
     """``Sm90CompileOnly`` whose launches load nothing and only record their arguments
     (``RecordedLaunches``), with CPU tensors for device ones: Triton's whole launch path
     but the device. Current device -1 (what CPU tensors report; settable), stream 7.
-    Autotuning times every config as 2.0 but the second one it tries (1.0)."""
+    Autotuning: the second config it is asked to time takes 1.0, every other one 2.0."""
 
     utils = _StandInUtils()
     launcher_cls = RecordedLaunches
@@ -189,9 +189,9 @@ class Sm90Recording(Sm90CompileOnly):
 @contextlib.contextmanager
 def recording_sm90() -> Iterator[Sm90Recording]:
     """Within it, Triton launches compile for sm_90 and record instead of running (yields the
-    stand-in driver); afterwards the kernels compiled for it are dropped."""
-
-    from ..triton import combine, concat_downsample
+    stand-in driver); afterwards the kernels compiled for it, and what launches without a
+    plan kept of them (``triton.direct``), are dropped."""
+    from ..triton import combine, concat_downsample, direct
 
     stand_in = Sm90Recording()
     restore_driver = _make_active(stand_in)
@@ -200,6 +200,7 @@ def recording_sm90() -> Iterator[Sm90Recording]:
         yield stand_in
     finally:
         RecordedLaunches.calls = []
+        direct._UNPLANNED.clear()
         for kernel in (combine._combine_kernel, concat_downsample._concat_kernel):
             kernel.device_caches.pop(stand_in.device, None)
             kernel.device_caches.pop(-1, None)
