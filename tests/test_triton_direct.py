@@ -308,3 +308,22 @@ def test_jit_only_and_the_switch_that_turns_direct_launches_off(recording):
         env.pop("TRITON_INTERPRET", None)
         ran = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
         assert ran.stdout.strip() == enabled, ran.stderr[-2000:]
+
+
+@needs_direct
+def test_a_plan_launches_directly_from_its_first_replay(recording):
+    """The call that makes a plan launched through the JIT (its checked route); the plan's
+    launches share what that launch kept (the same launch key): the next call is direct."""
+    import parity_kernels as pk
+    from parity_kernels.bench.triton_host import triton_on_cpu_tensors
+
+    code, concat = pk.LinearCode.cauchy(4, 2), pk.ConcatCode(4)
+    x, out = torch.randn(16, 4, 8), torch.empty(16, 2, 8)
+    images, tiled = torch.randn(2, 4, 3, 32, 32), torch.empty(2, 1, 3, 32, 32)
+    with triton_on_cpu_tensors():
+        for call in (lambda: pk.encode(x, code, out=out), lambda: pk.encode(images, concat, out=tiled)):
+            call()
+            assert not went_direct()
+            call()
+            assert went_direct()
+        assert len(code._plans) == 1 and len(concat._plans) == 1

@@ -139,8 +139,12 @@ class LaunchState(NamedTuple):
 
 
 def plan_state(o: layout.CombineOperands, by_pattern: bool) -> LaunchState:
-    """The launch of ``o`` but its tensors, for a plan; ``by_pattern``: decode by pattern."""
-    return launch_state(o, by_pattern, [])
+    """The launch of ``o`` but its tensors, for a plan; ``by_pattern``: decode by pattern.
+    It shares what the launch kept with calls of the same launch key (``direct.cell_for``;
+    its own where there is none)."""
+    state = launch_state(o, by_pattern, None)
+    cell = direct.cell_for(_launch_key(state, o, by_pattern))
+    return state._replace(compiled=cell if cell is not None else [])
 
 
 def launch_state(o: layout.CombineOperands, by_pattern: bool, compiled) -> LaunchState:
@@ -191,16 +195,22 @@ def replay_combine(state: LaunchState, out: torch.Tensor, inputs: torch.Tensor, 
     direct.remember(state.compiled, compiled, state.kernel, state.grid, arguments, state.consts, pointers)
 
 
+def _launch_key(state: LaunchState, o: layout.CombineOperands, by_pattern: bool) -> tuple:
+    """What the JIT's choice of kernel for ``state`` depends on, but the pointers' alignment:
+    kernel, groups (the grid), integer arguments, constexprs, the pointers' dtypes (``out``'s
+    is the rows'), device."""
+    return ("combine", state.kernel, o.groups, state.scalars, tuple(state.consts.items()), o.rows.dtype,
+            None if o.index is None else o.index.dtype, None if o.extra is None else o.extra.dtype, o.coeffs.dtype,
+            by_pattern, o.rows.get_device())
+
+
 def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
     """A launch without a plan: through the JIT the first time for its launch key, then
     directly (``direct.cell_for``)."""
     by_pattern = patterns is not None
     state = launch_state(o, by_pattern, None)
-    ex, index = o.extra, o.index
-    key = ("combine", state.kernel, o.groups, state.scalars, tuple(state.consts.items()), o.rows.dtype,
-           None if index is None else index.dtype, None if ex is None else ex.dtype, o.coeffs.dtype, out.dtype,
-           by_pattern, out.get_device())
-    replay_combine(state._replace(compiled=direct.cell_for(key)), out, o.rows, index, ex, patterns)
+    state = state._replace(compiled=direct.cell_for(_launch_key(state, o, by_pattern)))
+    replay_combine(state, out, o.rows, o.index, o.extra, patterns)
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)

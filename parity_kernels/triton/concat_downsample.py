@@ -138,8 +138,17 @@ class ConcatLaunch(NamedTuple):
 
 
 def concat_plan_state(o: layout.ConcatOperands) -> ConcatLaunch:
-    """The launch of ``o`` but its tensors, for a plan."""
-    return concat_launch_state(o, [])
+    """The launch of ``o`` but its tensors, for a plan, sharing what the launch kept with
+    calls of the same launch key (as ``combine.plan_state``)."""
+    state = concat_launch_state(o, None)
+    cell = direct.cell_for(_launch_key(state, o))
+    return state._replace(compiled=cell if cell is not None else [])
+
+
+def _launch_key(state: ConcatLaunch, o: layout.ConcatOperands) -> tuple:
+    """What the JIT's choice of kernel for ``state`` depends on, but the pointers' alignment."""
+    return ("concat", state.kernel, o.groups, state.scalars, tuple(state.consts.items()), o.rows.dtype,
+            None if o.index is None else o.index.dtype, o.rows.get_device())
 
 
 def concat_launch_state(o: layout.ConcatOperands, compiled) -> ConcatLaunch:
@@ -190,7 +199,6 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor,
         return None
     o = layout.concat_operands(out, images, index)
     state = concat_launch_state(o, None)
-    key = ("concat", state.kernel, o.groups, state.scalars, tuple(state.consts.items()), o.rows.dtype,
-           None if o.index is None else o.index.dtype, out.dtype, out.get_device())
-    replay_concat(state._replace(compiled=direct.cell_for(key)), out, o.rows, o.index)  # JIT once a key, then direct
+    state = state._replace(compiled=direct.cell_for(_launch_key(state, o)))  # JIT once a key, then direct
+    replay_concat(state, out, o.rows, o.index)
     return o
