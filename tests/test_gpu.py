@@ -51,7 +51,7 @@ def test_large_and_odd_rows(backend, numel, dtype):
 
 def test_repeated_calls_through_launch_plans(backend, poisoned_outputs):
     """The same calls three times: later rounds run launch plans (both backends; ConcatCode
-    too; Triton's third round launches the compiled kernel directly, triton/direct.py) and
+    too; Triton's launch the compiled kernel directly, triton/direct.py) and
     must agree with the reference; misaligned views between aligned ones of the same
     metadata (a plan keeps strides, never pointers: alignment is decided per call)."""
     code, concat = pk.LinearCode.cauchy(4, 2), pk.ConcatCode(4)
@@ -67,7 +67,7 @@ def test_repeated_calls_through_launch_plans(backend, poisoned_outputs):
                        torch.float32, f"view at {start}")
     for kept in (code, concat):
         assert {plan.backend.name for plan in kept._plans.values()} == {backend}, kept
-        if backend == "triton":  # every plan launched through the JIT once, and kept what it launched
+        if backend == "triton":  # every plan keeps what the JIT launched for its launch key
             assert all(plan.state.compiled for plan in kept._plans.values()), kept
 
 
