@@ -134,7 +134,7 @@ class LaunchState(NamedTuple):
     grid: object  # the grid, or (tuned) the function of the chosen config that gives it
     scalars: tuple  # stride_g, stride_s, batch, extra's stride_g and stride_s, coeff_stride_g, numel, r, size_class
     consts: dict  # the kernel's constexprs (BLOCK too for the fixed block)
-    coeffs: torch.Tensor  # coefficients (the code's; unused by decode by pattern)
+    coeffs: torch.Tensor  # the coefficients or, decoding by pattern, the table (a plan's: the code's own)
     compiled: object  # a list, where the kernel it launched is kept (``direct.remember``), or None
 
 

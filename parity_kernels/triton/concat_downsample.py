@@ -152,7 +152,7 @@ def _launch_key(state: ConcatLaunch, o: layout.ConcatOperands) -> tuple:
 
 
 def concat_launch_state(o: layout.ConcatOperands, compiled) -> ConcatLaunch:
-    """``concat_plan_state``, with ``compiled`` for its field (a list for a plan, else None)."""
+    """``concat_plan_state``, with ``compiled`` for its field (a list where the launch is kept, or None)."""
     groups, channels, height, width = o.groups, o.channels, o.height, o.width
     rows, cols = concat_grid(o.k)
     consts = dict(CHANNELS=channels, HEIGHT=height, WIDTH=width, K=o.k, K_PAD=next_power_of_2(o.k),
