@@ -7,9 +7,9 @@ tensors standing in for device ones. Encode and decode of 16 groups of 4 x 8 flo
 through its launch plan, and the ``combine_out`` op on the encode's tensors (what
 torch.compile'd code calls: no plan, the op's checks every call), with direct launches
 (``parity_kernels.triton.direct``) and with them off (``direct.jit_only``: every launch
-through ``JITFunction.run``), alternated, beside torch's ``x.sum(1)`` on the same tensor. Triton's launcher (C, and the device's launch) is left
-out: this is the Python before it. On a GPU, ``parity-kernels bench --device cuda`` prints
-the whole host time per call.
+through ``JITFunction.run``), alternated, beside torch's ``x.sum(1)`` on the same tensor.
+Triton's launcher (C, and the device's launch) is left out: this is the Python before it.
+On a GPU, ``parity-kernels bench --device cuda`` prints the whole host time per call.
 """
 
 from __future__ import annotations
