@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One H200 lease, one script: build, GPU tests, bandwidth benchmark. Results under $OUT:
-#   env.txt, build.log, gpu_tests.log, gpu_code.log and .txt (compiled code), results.json,
-#   bandwidth.png, table.txt (printed last).
+#   env.txt, build.log, gpu_tests.log, gpu_code.log and .txt (compiled code), triton_direct.log,
+#   results.json, bandwidth.png, table.txt (printed last).
 # The benchmark runs its quick subset (serving k = 4, 64 MB and 256 MB) unless FULL=1.
 # Budget: under 8 minutes. Run from the repository root:
 #   OUT=/tmp/out bash bench/device_check.sh
@@ -36,6 +36,10 @@ timeout 90 $PY -m pytest -q -p no:cacheprovider tests/test_gpu_code.py > "$OUT/g
 echo "gpu code tests exit code $?"
 grep -E "passed|failed|error" "$OUT/gpu_code.log" | tail -2
 timeout 60 $PY -m parity_kernels.bench.gpu_code > "$OUT/gpu_code.txt" 2>&1 || echo "gpu_code report failed"
+# this Triton's launcher call against the direct launches' (a stand-in driver records both)
+timeout 90 $PY -m pytest -q -p no:cacheprovider tests/test_triton_direct.py > "$OUT/triton_direct.log" 2>&1
+echo "triton direct-launch tests exit code $?"
+grep -E "passed|failed|error" "$OUT/triton_direct.log" | tail -2
 
 elapsed "bandwidth benchmark"
 timeout 240 $PY -m parity_kernels bench --device cuda $([ -n "${FULL:-}" ] || echo --quick) --json "$OUT/results.json" \
