@@ -271,7 +271,7 @@ def test_host_time_tool_restores_what_it_changes():
     assert [mode for mode, _ in rows] == ["JIT", "direct"]
     assert all(set(times) == {"x.sum(1)", "encode out=", "decode out=", "ConcatCode encode out=", "op combine_out"} and
                all(t > 0 for t in times.values()) for _, times in rows)
-    assert direct.ENABLED
+    assert direct.ENABLED and direct._UNPLANNED == {}
     assert dispatch.backend_for("cpu").name == "cpu"
     assert driver_is_restored()
 
@@ -327,3 +327,16 @@ def test_a_plan_launches_directly_from_its_first_replay(recording):
             call()
             assert went_direct()
         assert len(code._plans) == 1 and len(concat._plans) == 1
+
+
+def test_recording_leaves_the_autotuners_as_they_were(monkeypatch):
+    """Configs chosen on the stand-in's made-up timings must not outlive it (a real GPU's
+    launches in the same process would use them)."""
+    tuned = combine._combine_tuned.configs
+    monkeypatch.setattr(combine._combine_tuned, "configs", [tuned[2], tuned[4]])
+    before = dict(combine._combine_tuned.cache)
+    with recording_sm90():
+        state, tensors = combine_case("encode", item=(1 << 17,), groups=4)
+        combine.replay_combine(state, *tensors())
+        assert len(combine._combine_tuned.cache) == len(before) + 1
+    assert combine._combine_tuned.cache == before

@@ -189,11 +189,13 @@ class Sm90Recording(Sm90CompileOnly):
 @contextlib.contextmanager
 def recording_sm90() -> Iterator[Sm90Recording]:
     """Within it, Triton launches compile for sm_90 and record instead of running (yields the
-    stand-in driver); afterwards the kernels compiled for it, and what launches without a
-    plan kept of them (``triton.direct``), are dropped."""
+    stand-in driver); afterwards the kernels compiled for it, what launches without a plan
+    kept of them (``triton.direct``) and the autotuners' choices made meanwhile are dropped."""
     from ..triton import combine, concat_downsample, direct
 
     stand_in = Sm90Recording()
+    tuners = (combine._combine_tuned, concat_downsample._concat_tuned)
+    tuned = [dict(tuner.cache) for tuner in tuners]  # choices made on the stand-in's timings are not kept
     restore_driver = _make_active(stand_in)
     RecordedLaunches.calls = []
     try:
@@ -201,6 +203,9 @@ def recording_sm90() -> Iterator[Sm90Recording]:
     finally:
         RecordedLaunches.calls = []
         direct._UNPLANNED.clear()
+        for tuner, cache in zip(tuners, tuned):
+            tuner.cache.clear()
+            tuner.cache.update(cache)
         for kernel in (combine._combine_kernel, concat_downsample._concat_kernel):
             kernel.device_caches.pop(stand_in.device, None)
             kernel.device_caches.pop(-1, None)
