@@ -8,7 +8,7 @@ arguments, a Triton launch's scalars, constants and grid). Those are kept per co
 keyed by that metadata; a later call with the same metadata launches it for its own
 tensors, skipping the checks and the layout work (DESIGN §5's host time, here: decode
 ~21 -> ~11 us, encode ~14 -> ~7 us on CPU; a Triton call's Python ~60 -> ~6 us, and
-Triton's JIT dispatch ~25 us -> ~2 once a plan's kernel was launched: ``triton/direct.py``).
+Triton's JIT dispatch, 25-40 us more, skipped: ``triton/direct.py``).
 
 Never kept: any tensor of a call (a plan holds only the code's own coefficient tensors);
 the pointers of the call that made a plan are replaced by each new call's. Checked on

@@ -51,9 +51,9 @@ def test_large_and_odd_rows(backend, numel, dtype):
 
 def test_repeated_calls_through_launch_plans(backend, poisoned_outputs):
     """The same calls three times: later rounds run launch plans (both backends; ConcatCode
-    too; Triton's launch the compiled kernel directly, triton/direct.py) and
-    must agree with the reference; misaligned views between aligned ones of the same
-    metadata (a plan keeps strides, never pointers: alignment is decided per call)."""
+    too; Triton's launch the compiled kernel directly, triton/direct.py) and must agree
+    with the reference; misaligned views between aligned ones of the same metadata (a plan
+    keeps strides, never pointers: alignment is decided per call)."""
     code, concat = pk.LinearCode.cauchy(4, 2), pk.ConcatCode(4)
     for round_ in range(3):
         check_encode(code, torch.float16, (3, 37), seed("gpu plans", round_), device="cuda")
