@@ -135,20 +135,21 @@ class LaunchState(NamedTuple):
     scalars: tuple  # stride_g, stride_s, batch, extra's stride_g and stride_s, coeff_stride_g, numel, r, size_class
     consts: dict  # the kernel's constexprs (BLOCK too for the fixed block)
     coeffs: torch.Tensor  # the coefficients or, decoding by pattern, the table (a plan's: the code's own)
-    compiled: object  # a list, where the kernel it launched is kept (``direct.remember``), or None
+    compiled: object  # the list where the kernel launched is kept (``direct.remember``), or None
 
 
 def plan_state(o: layout.CombineOperands, by_pattern: bool) -> LaunchState:
-    """The launch of ``o`` but its tensors, for a plan; ``by_pattern``: decode by pattern.
-    It shares what the launch kept with calls of the same launch key (``direct.cell_for``;
-    its own where there is none)."""
-    state = launch_state(o, by_pattern, None)
-    cell = direct.cell_for(_launch_key(state, o, by_pattern))
-    return state._replace(compiled=cell if cell is not None else [])
+    """``launch_state`` for a plan: where direct launches are off, a cell of its own (filled
+    once they are on again)."""
+    state = launch_state(o, by_pattern)
+    return state if state.compiled is not None else state._replace(compiled=[])
 
 
-def launch_state(o: layout.CombineOperands, by_pattern: bool, compiled) -> LaunchState:
-    """``plan_state``, with ``compiled`` for its field (a list where the launch is kept, or None)."""
+def launch_state(o: layout.CombineOperands, by_pattern: bool) -> LaunchState:
+    """The launch of ``o`` but its tensors; ``by_pattern``: decode by pattern. ``compiled``
+    is the cell of its launch key (``direct.cell_for``), shared by every launch with that
+    key: kernel, groups (the grid), integer arguments, constexprs, the pointers' dtypes
+    (``out``'s is the rows'), device."""
     ex = o.extra
     r_pad = next_power_of_2(o.r)
     scalars = (o.stride_g, o.stride_s, o.batch, ex.stride(0) if ex is not None else 0,
@@ -159,9 +160,13 @@ def launch_state(o: layout.CombineOperands, by_pattern: bool, compiled) -> Launc
     if INTERPRET or groups * o.r * numel < AUTOTUNE_MIN_ELEMENTS:
         block = fixed_block(numel, r_pad)
         consts["BLOCK"] = block
-        return LaunchState(_combine_kernel, (groups * cdiv(numel, block),), scalars, consts, o.coeffs, compiled)
-    return LaunchState(_combine_tuned, lambda meta: (groups * cdiv(numel, meta["BLOCK"]),), scalars, consts,
-                       o.coeffs, compiled)
+        kernel, grid = _combine_kernel, (groups * cdiv(numel, block),)
+    else:
+        kernel, grid = _combine_tuned, lambda meta: (groups * cdiv(numel, meta["BLOCK"]),)
+    cell = direct.cell_for(("combine", kernel, groups, scalars, tuple(consts.items()), o.rows.dtype,
+                            None if o.index is None else o.index.dtype, None if ex is None else ex.dtype,
+                            o.coeffs.dtype, by_pattern, o.rows.get_device()))
+    return LaunchState(kernel, grid, scalars, consts, o.coeffs, cell)
 
 
 def replay_combine(state: LaunchState, out: torch.Tensor, inputs: torch.Tensor, index, extra, patterns) -> None:
@@ -195,22 +200,10 @@ def replay_combine(state: LaunchState, out: torch.Tensor, inputs: torch.Tensor, 
     direct.remember(state.compiled, compiled, state.kernel, state.grid, arguments, state.consts, pointers)
 
 
-def _launch_key(state: LaunchState, o: layout.CombineOperands, by_pattern: bool) -> tuple:
-    """What the JIT's choice of kernel for ``state`` depends on, but the pointers' alignment:
-    kernel, groups (the grid), integer arguments, constexprs, the pointers' dtypes (``out``'s
-    is the rows'), device."""
-    return ("combine", state.kernel, o.groups, state.scalars, tuple(state.consts.items()), o.rows.dtype,
-            None if o.index is None else o.index.dtype, None if o.extra is None else o.extra.dtype, o.coeffs.dtype,
-            by_pattern, o.rows.get_device())
-
-
 def _launch(out: torch.Tensor, o: layout.CombineOperands, patterns) -> None:
     """A launch without a plan: through the JIT the first time for its launch key, then
-    directly (``direct.cell_for``)."""
-    by_pattern = patterns is not None
-    state = launch_state(o, by_pattern, None)
-    state = state._replace(compiled=direct.cell_for(_launch_key(state, o, by_pattern)))
-    replay_combine(state, out, o.rows, o.index, o.extra, patterns)
+    directly (``launch_state``)."""
+    replay_combine(launch_state(o, patterns is not None), out, o.rows, o.index, o.extra, patterns)
 
 
 combine_into, combine_patterns_into = combine_launchers(_launch)

@@ -134,25 +134,18 @@ class ConcatLaunch(NamedTuple):
     grid: object  # the grid, or (tuned) the function of the chosen config that gives it
     scalars: tuple  # stride_g, stride_s, batch
     consts: dict  # constexprs (and the fixed blocks' BLOCK_Y, BLOCK_X, num_warps)
-    compiled: object  # a list, where the kernel it launched is kept (``direct.remember``), or None
+    compiled: object  # the list where the kernel launched is kept (``direct.remember``), or None
 
 
 def concat_plan_state(o: layout.ConcatOperands) -> ConcatLaunch:
-    """The launch of ``o`` but its tensors, for a plan, sharing what the launch kept with
-    calls of the same launch key (as ``combine.plan_state``)."""
-    state = concat_launch_state(o, None)
-    cell = direct.cell_for(_launch_key(state, o))
-    return state._replace(compiled=cell if cell is not None else [])
+    """``concat_launch_state`` for a plan (as ``combine.plan_state``)."""
+    state = concat_launch_state(o)
+    return state if state.compiled is not None else state._replace(compiled=[])
 
 
-def _launch_key(state: ConcatLaunch, o: layout.ConcatOperands) -> tuple:
-    """What the JIT's choice of kernel for ``state`` depends on, but the pointers' alignment."""
-    return ("concat", state.kernel, o.groups, state.scalars, tuple(state.consts.items()), o.rows.dtype,
-            None if o.index is None else o.index.dtype, o.rows.get_device())
-
-
-def concat_launch_state(o: layout.ConcatOperands, compiled) -> ConcatLaunch:
-    """``concat_plan_state``, with ``compiled`` for its field (a list where the launch is kept, or None)."""
+def concat_launch_state(o: layout.ConcatOperands) -> ConcatLaunch:
+    """The launch of ``o`` but its tensors; ``compiled`` is the cell of its launch key
+    (``direct.cell_for``; as ``combine.launch_state``)."""
     groups, channels, height, width = o.groups, o.channels, o.height, o.width
     rows, cols = concat_grid(o.k)
     consts = dict(CHANNELS=channels, HEIGHT=height, WIDTH=width, K=o.k, K_PAD=next_power_of_2(o.k),
@@ -163,10 +156,13 @@ def concat_launch_state(o: layout.ConcatOperands, compiled) -> ConcatLaunch:
     if INTERPRET or planes * height * width < AUTOTUNE_MIN_ELEMENTS:
         block_y, block_x = fixed_blocks(height, width)
         consts.update(BLOCK_Y=block_y, BLOCK_X=block_x, num_warps=max(1, min(4, block_y * block_x // 64)))
-        return ConcatLaunch(_concat_kernel, (planes * cdiv(height, block_y), cdiv(width, block_x)), scalars, consts,
-                            compiled)
-    grid = lambda meta: (planes * cdiv(height, meta["BLOCK_Y"]), cdiv(width, meta["BLOCK_X"]))  # noqa: E731
-    return ConcatLaunch(_concat_tuned, grid, scalars, consts, compiled)
+        kernel, grid = _concat_kernel, (planes * cdiv(height, block_y), cdiv(width, block_x))
+    else:
+        kernel = _concat_tuned
+        grid = lambda meta: (planes * cdiv(height, meta["BLOCK_Y"]), cdiv(width, meta["BLOCK_X"]))  # noqa: E731
+    cell = direct.cell_for(("concat", kernel, groups, scalars, tuple(consts.items()), o.rows.dtype,
+                            None if o.index is None else o.index.dtype, o.rows.get_device()))
+    return ConcatLaunch(kernel, grid, scalars, consts, cell)
 
 
 def replay_concat(state: ConcatLaunch, out: torch.Tensor, images: torch.Tensor,
@@ -198,7 +194,5 @@ def concat_downsample_into(out: torch.Tensor, images: torch.Tensor,
     if out.numel() == 0:
         return None
     o = layout.concat_operands(out, images, index)
-    state = concat_launch_state(o, None)
-    state = state._replace(compiled=direct.cell_for(_launch_key(state, o)))  # JIT once a key, then direct
-    replay_concat(state, out, o.rows, o.index)
+    replay_concat(concat_launch_state(o), out, o.rows, o.index)  # through the JIT once a launch key, then direct
     return o
