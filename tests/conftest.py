@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import parity_kernels as pk
-from parity_kernels import reference
+from parity_kernels import plans, reference
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
 
@@ -101,3 +101,16 @@ def run_cli(*args: str, timeout: float = 600) -> str:
                             timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+@pytest.fixture
+def plan_runs(monkeypatch):
+    """How many calls ran a kept plan (``plans.CombinePlan`` or ``plans.ConcatPlan``)."""
+    runs = []
+    for kind in (plans.CombinePlan, plans.ConcatPlan):
+        def counting(*args, _run=kind.run, **kwargs):
+            runs.append(1)
+            return _run(*args, **kwargs)
+
+        monkeypatch.setattr(kind, "run", counting)
+    return runs

@@ -17,19 +17,6 @@ from kernel_checks import check_decode, check_encode, seed
 from test_direct_calls import _OpLog
 
 
-@pytest.fixture
-def plan_runs(monkeypatch):
-    """How many calls ran a kept plan."""
-    runs = []
-    for kind in (plans.CombinePlan, plans.ConcatPlan):
-        def counting(*args, _run=kind.run, **kwargs):
-            runs.append(1)
-            return _run(*args, **kwargs)
-
-        monkeypatch.setattr(kind, "run", counting)
-    return runs
-
-
 CODES = [("sum", 4, 1), ("cauchy", 3, 2), ("vandermonde", 2, 3), ("berrut", 4, 2)]
 
 

@@ -88,18 +88,12 @@ def test_triton_group_index_outside_the_batch_gives_nan(bad, monkeypatch, poison
     check_group_index_outside_the_batch(bad)
 
 
-def test_triton_launch_plans_replay_with_new_tensors(poisoned_outputs, monkeypatch):
+def test_triton_launch_plans_replay_with_new_tensors(poisoned_outputs, plan_runs):
     """Triton launches keep launch plans as the C++ ones do: a second round with fresh
     tensors of the same metadata runs them (encode, decode by pattern, ConcatCode) and still matches
     the reference; a group index outside the batch is still refused on CPU tensors after
     a plan of the same metadata was kept."""
-    from parity_kernels import plans
-
-    runs = []
-    run = plans.CombinePlan.run
-    monkeypatch.setattr(plans.CombinePlan, "run", lambda *args, **kwargs: runs.append(1) or run(*args, **kwargs))
-    concat_run = plans.ConcatPlan.run
-    monkeypatch.setattr(plans.ConcatPlan, "run", lambda *args, **kwargs: runs.append(1) or concat_run(*args, **kwargs))
+    runs = plan_runs
     code = pk.LinearCode.cauchy(3, 2)
     for round_ in range(2):
         check_encode(code, torch.float32, (3, 5), seed("triton plans", round_), layouts=["contiguous", "permuted"])
