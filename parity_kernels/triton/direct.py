@@ -151,7 +151,7 @@ def launch(cell: Optional[list], device: int, pointers: tuple, arguments: tuple)
     through the JIT."""
     if not cell or not ENABLED:
         return False
-    c: Optional[Compiled] = cell[0]
+    c: Compiled = cell[0]
     runtime = knobs.runtime
     if not (_quiet(runtime.launch_enter_hook) and _quiet(runtime.launch_exit_hook)):
         return False
