@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import parity_kernels as pk
-from parity_kernels import reference
+from parity_kernels import _C, reference
 
 from conftest import DTYPES, all_codes, assert_matches, make_code, random_inputs, term_scale
 from kernel_checks import check_decode, check_encode, seed
@@ -73,18 +73,104 @@ def test_many_rows_of_the_same_sources(numel, dtype, poisoned_outputs):
     assert_matches(got, reference.combine(x, coeffs), term_scale(clean, coeffs), dtype, "many rows")
 
 
-def test_baseline_instruction_set_kernel_too():
-    """The same checks with the SSE2 build of the kernel (the AVX2 one runs everywhere else here)."""
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
+@pytest.mark.parametrize("numel", [16 + 8 + 3, 1024 + 16 + 9])
+@pytest.mark.parametrize("num_sources", [1, 2, 7, 8, 9, 16, 17])
+def test_rows_sharing_their_sources(num_sources, numel, dtype, poisoned_outputs):
+    """Rows with the same non-zero sources are summed together in blocks (the x86 builds:
+    up to 8 sources with AVX2, 16 with AVX-512, 16 rows a block; beyond, the passes): 18
+    such rows, interleaved with a plain copy and two rows that read a NaN source (one
+    besides the others' sources, one instead of source 0: only they may turn NaN); vector
+    steps of 8 and 16 columns with every tail."""
+    gen = seed("shared", num_sources, numel, str(dtype))
+    x = random_inputs((2, num_sources + 1, numel), dtype, gen)
+    x[:, num_sources] = float("nan")
+    coeff_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    coeffs = torch.randn(2, 21, num_sources + 1, generator=gen).to(coeff_dtype)
+    coeffs[:, :, num_sources] = 0.0
+    coeffs[:, 3, num_sources] = 0.7  # row 3 reads the NaN source too,
+    coeffs[:, 5, 0] = 0.0
+    coeffs[:, 5, num_sources] = 0.3  # row 5 as many sources, the NaN one for source 0
+    coeffs[:, 11] = 0.0
+    coeffs[:, 11, 0] = 1.0  # row 11: a copy of source 0
+    got = torch.ops.parity_kernels.combine(x, coeffs)
+    assert torch.isnan(got[:, 3]).all() and torch.isnan(got[:, 5]).all()
+    rows = [j for j in range(21) if j not in (3, 5)]
+    clean = x.double().nan_to_num()
+    assert_matches(got[:, rows], reference.combine(x, coeffs[:, rows]), term_scale(clean, coeffs[:, rows]), dtype,
+                   "shared rows")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16],
+                         ids=lambda d: str(d).replace("torch.", ""))
+def test_special_values_round_as_torch(dtype):
+    """Sums of two sources rounded to the dtype exactly as torch rounds their float32 sum:
+    subnormals kept (not flushed), infinities, NaN, overflow to inf, zeros; in the
+    vector steps and the tail."""
+    info = torch.finfo(dtype)
+    specials = torch.tensor([info.tiny / 4, -info.tiny / 8, info.tiny / 2, info.tiny * 3 / 4, float("inf"),
+                             float("-inf"), float("nan"), info.max, -info.max, 0.0, -0.0, 1.0, info.eps / 2,
+                             info.tiny, 3 * info.tiny / 16, -info.tiny / 2])
+    a = specials.repeat_interleave(len(specials))  # every pair of specials, then 7 again
+    b = specials.repeat(len(specials))
+    a, b = torch.cat([a, a[:7]]).to(dtype), torch.cat([b, b[:7]]).to(dtype)
+    x = torch.stack([a, b])[None]  # (1, 2, 263)
+    coeffs = torch.ones(3, 2)  # three rows of the same two sources
+    got = torch.ops.parity_kernels.combine(x, coeffs)
+    want = (a.float() + b.float()).to(dtype)
+    for j in range(3):
+        row = got[0, j]
+        assert torch.equal(torch.isnan(row), torch.isnan(want)), f"row {j}: NaN where torch has none, or none where it has"
+        finite = ~torch.isnan(want)
+        assert torch.equal(row[finite], want[finite]), f"row {j}"  # by value: -0 and 0 alike (the reference's sums start at 0)
+
+
+def _lower_instruction_sets():
+    """The builds this CPU could run besides the one it runs by default."""
+    best = _C.cpu_isa()
+    return {"avx512": ["generic", "avx2"], "avx2": ["generic"]}.get(best, [])
+
+
+def test_the_instruction_set_is_named_and_an_unknown_one_refused():
     import os
     import subprocess
     import sys
 
-    env = dict(os.environ, PARITY_KERNELS_CPU_ISA="generic")
-    selection = "many_sources or many_rows or longer_than_one_chunk or (kernels_match_reference and (4-2 or concat-4 or concat-3))"
+    assert _C.cpu_isa() in ("avx512", "avx2", "generic")
+    env = dict(os.environ, PARITY_KERNELS_CPU_ISA="sse9")
+    script = "import torch, parity_kernels as pk; pk.encode(torch.ones(1, 2, 3), pk.SumCode(2))"
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "PARITY_KERNELS_CPU_ISA: expected generic, avx2 or avx512, got sse9" in result.stderr
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2"])
+def test_other_instruction_set_builds_too(isa):
+    """The same checks with each build this CPU runs besides its best one (the baseline
+    SSE2 build; the AVX2 one where AVX-512 runs by default)."""
+    import os
+    import subprocess
+    import sys
+
+    if isa not in _lower_instruction_sets():
+        pytest.skip(f"the {isa} build is this CPU's default, or more than it has: the main run covers it")
+    env = dict(os.environ, PARITY_KERNELS_CPU_ISA=isa)
+    selection = ("many_sources or many_rows or longer_than_one_chunk or sharing or special_values or aligned or "
+                 "(kernels_match_reference and (4-2 or concat-4 or concat-3))")
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", selection],
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["sum", "berrut"])
+def test_large_aligned_rows_stream(name, poisoned_outputs):
+    """float32 outputs past the 8 MB threshold whose rows all start on a vector boundary:
+    the rows summed together are stored past the caches (non-temporal stores)."""
+    code = make_code(name, 4, 2)
+    x = torch.randn(2, 4, 2**20)  # parity rows of 4 MB, 64-byte aligned
+    parity = pk.encode(x, code)
+    assert_matches(parity, reference.encode(x, code), term_scale(x, code.encode_matrix()), torch.float32)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["float32", "float16"])

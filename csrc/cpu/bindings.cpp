@@ -1,6 +1,8 @@
 // pybind11 bindings of the CPU kernels: raw pointers as integers, the GIL released.
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include "kernels.h"
 
 namespace py = pybind11;
@@ -42,6 +44,8 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "parity_kernels CPU kernels (OpenMP); called from parity_kernels.backends.cpu";
   m.def("combine", &combine_py, py::call_guard<py::gil_scoped_release>(),
         "Fused combine on raw pointers; see csrc/cpu/kernels.h");
+  m.def("cpu_isa", [] { return std::string(cpu_isa()); },
+        "The instruction set the CPU kernels run: avx512, avx2 or generic (PARITY_KERNELS_CPU_ISA caps it)");
   m.def("concat_downsample", &concat_py, py::call_guard<py::gil_scoped_release>(),
         "ConcatCode encoder on raw pointers; see csrc/cpu/kernels.h");
 }

@@ -1,5 +1,7 @@
 // The combine kernel, included by one translation unit per instruction set (see
-// combine_generic.cpp, combine_avx2.cpp); everything has internal linkage.
+// combine_generic.cpp, combine_avx2.cpp, combine_avx512.cpp); everything has internal
+// linkage. The x86 builds sum rows that share their sources together (shared_rows.h);
+// the accumulator passes below take every other row, and every row of the generic build.
 #pragma once
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <stdexcept>
 
 #include <type_traits>
+#include <vector>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -21,6 +24,9 @@
 
 #include "elements.h"
 #include "kernels.h"
+#if defined(PK_NATIVE_F16)
+#include "shared_rows.h"
+#endif
 
 namespace parity_kernels {
 
@@ -32,7 +38,8 @@ constexpr int kMaxSources = 16;   // active sources gathered before a round of p
 // stay cached anyway, and normal stores would first read every output line from memory.
 // Not float16/bfloat16 rows that are summed: they cost more arithmetic per byte, and
 // there the core waiting on each burst of non-temporal stores cost more than the reads
-// it saved (bench/harness/kernel_ratio, RESULTS); their copied rows still stream.
+// it saved (bench/harness/kernel_ratio, RESULTS); their copied rows still stream. float32
+// rows summed together stream when every row of the block starts on a vector boundary.
 constexpr int64_t kStreamBytes = 8 << 20;
 // Calls moving fewer bytes than this run on one thread.
 constexpr int64_t kParallelBytes = 1 << 20;
@@ -204,6 +211,9 @@ void combine_typed(const CombineArgs& a) {
   auto run = [&](int64_t first, int64_t last) {
     Acc acc[kChunk];
     T staged[kChunk];
+#if defined(PK_NATIVE_F16)
+    std::vector<char> in_block(kSharesRows<T> ? a.r : 0);  // rows this item already summed in a block
+#endif
     for (int64_t item = first; item < last; ++item) {
       const int64_t g = item / chunks;
       const int64_t begin = (item % chunks) * kChunk;
@@ -216,8 +226,60 @@ void combine_typed(const CombineArgs& a) {
         group_coeffs = coeffs + pattern * a.r * num_sources;
         if (begin == 0) a.ok_out[g] = a.ok_table[pattern];
       }
+      // Row s of this group's sources, from column `begin`.
+      auto source = [&](int64_t s) -> const T* {
+        const T* src = s < a.k ? (a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
+                                          : inputs + g * a.in_stride_g + s * a.in_stride_s)
+                               : extra + g * a.ex_stride_g + (s - a.k) * a.ex_stride_s;
+        return src + begin;
+      };
+#if defined(PK_NATIVE_F16)
+      if constexpr (kSharesRows<T>) std::fill(in_block.begin(), in_block.end(), 0);
+#endif
       for (int64_t j = 0; j < a.r; ++j) {
         const Acc* row = group_coeffs + j * num_sources;
+#if defined(PK_NATIVE_F16)
+        if constexpr (kSharesRows<T>) {
+          if (in_block[j]) continue;
+          // Rows j.. with exactly row j's non-zero sources (at most kSharedSources of
+          // them; not a plain copy), summed together.
+          int support[kSharedSources];
+          int count = 0;
+          for (int64_t s = 0; s < num_sources && count <= kSharedSources; ++s) {
+            if (row[s] == Acc(0)) continue;
+            if (count < kSharedSources) support[count] = static_cast<int>(s);
+            ++count;
+          }
+          const bool plain_copy = count == 1 && row[support[0]] == Acc(1);
+          if (count >= 1 && count <= kSharedSources && !plain_copy) {
+            T* dst[kSharedRows];
+            float weight[kSharedRows * kSharedSources];
+            const T* src[kSharedSources];
+            int rows = 0;
+            for (int64_t other = j; other < a.r && rows < kSharedRows; ++other) {
+              const Acc* row2 = group_coeffs + other * num_sources;
+              if (other > j) {
+                if (in_block[other]) continue;
+                int m = 0;
+                bool same = true;
+                for (int64_t s = 0; s < num_sources && same; ++s) {
+                  if (row2[s] == Acc(0)) continue;
+                  same = m < count && support[m] == s;
+                  ++m;
+                }
+                if (!same || m != count) continue;
+              }
+              in_block[other] = 1;
+              dst[rows] = out + (g * a.r + other) * a.numel + begin;
+              for (int i = 0; i < count; ++i) weight[rows * count + i] = row2[support[i]];
+              ++rows;
+            }
+            for (int i = 0; i < count; ++i) src[i] = source(support[i]);
+            shared_rows_n<T>(count, stream_sums, dst, src, weight, rows, len);
+            continue;
+          }
+        }
+#endif
         // The sources with a non-zero coefficient, summed up to four per pass.
         const T* active[kMaxSources];
         Acc weight[kMaxSources];
@@ -228,14 +290,7 @@ void combine_typed(const CombineArgs& a) {
         for (int64_t s = 0; s < num_sources; ++s) {
           const Acc c = row[s];
           if (c == Acc(0)) continue;  // never read a source whose coefficient is zero
-          const T* src;
-          if (s < a.k) {
-            src = a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
-                          : inputs + g * a.in_stride_g + s * a.in_stride_s;
-          } else {
-            src = extra + g * a.ex_stride_g + (s - a.k) * a.ex_stride_s;
-          }
-          active[count] = src + begin;
+          active[count] = source(s);
           weight[count] = c;
           if (++count == kMaxSources) {
             run_passes<T>(active, weight, count, first, false, target, acc, len);

@@ -1,0 +1,177 @@
+// Output rows that read the same sources, summed together (the x86 builds; included by
+// combine_impl.h where PK_NATIVE_F16 is set, 16 lanes where PK_AVX512 is set too).
+//
+// The accumulator passes of combine_impl.h read every source (and convert it to float)
+// once per output row and round-trip a float accumulator through L1 every four sources.
+// Here each vector of columns of every source is loaded and converted once, held in
+// registers, and every row of the block is summed from them and stored: dense codes
+// (Berrut, Cauchy, decode's rebuilt rows) do a fraction of the loads and conversions.
+// Measured against the passes in RESULTS ("Rows that share their sources").
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include <immintrin.h>
+
+#include "elements.h"
+
+namespace parity_kernels {
+
+namespace {
+
+#if defined(PK_AVX512)
+constexpr int kLanes = 16;
+// Sources held in registers at once (32 vector registers: the sources, one row's sum and
+// its coefficient); rows with more sources go through the passes.
+constexpr int kSharedSources = 16;
+using Lanes = __m512;
+
+template <typename T>
+inline Lanes load_lanes(const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm512_loadu_ps(p);
+  } else if constexpr (std::is_same_v<T, Half>) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  } else {
+    static_assert(std::is_same_v<T, BFloat16>, "load_lanes: float, Half or BFloat16");
+    const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+  }
+}
+
+// v stored to p as T: float16 rounded by F16C, bfloat16 as float_to_bf16 rounds (nearest
+// even, subnormals kept, NaN quiet; the AVX512-BF16 conversion would flush subnormals).
+template <typename T>
+inline void store_lanes(T* p, Lanes v) {
+  if constexpr (std::is_same_v<T, float>) {
+    _mm512_storeu_ps(p, v);
+  } else if constexpr (std::is_same_v<T, Half>) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  } else {
+    static_assert(std::is_same_v<T, BFloat16>, "store_lanes: float, Half or BFloat16");
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd)), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    const __m512i bits = _mm512_mask_or_epi32(rounded, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(bits));
+  }
+}
+
+// v stored to p (aligned to 64 bytes) past the caches.
+inline void stream_lanes(float* p, Lanes v) { _mm512_stream_ps(p, v); }
+
+inline Lanes times(float c, Lanes x) { return _mm512_mul_ps(_mm512_set1_ps(c), x); }
+inline Lanes times_plus(float c, Lanes x, Lanes sum) { return _mm512_fmadd_ps(_mm512_set1_ps(c), x, sum); }
+#else
+constexpr int kLanes = 8;
+constexpr int kSharedSources = 8;  // 16 vector registers
+using Lanes = __m256;
+
+template <typename T>
+inline Lanes load_lanes(const T* p) { return load8(p); }
+template <typename T>
+inline void store_lanes(T* p, Lanes v) { store8(p, v); }
+inline void stream_lanes(float* p, Lanes v) { _mm256_stream_ps(p, v); }  // p aligned to 32 bytes
+inline Lanes times(float c, Lanes x) { return _mm256_mul_ps(_mm256_set1_ps(c), x); }
+inline Lanes times_plus(float c, Lanes x, Lanes sum) { return _mm256_fmadd_ps(_mm256_set1_ps(c), x, sum); }
+#endif
+
+// Rows summed in one block at most (a work item's rows beyond it form further blocks).
+constexpr int kSharedRows = 16;
+// How far ahead of the loads each source is prefetched into L1: the hardware prefetchers
+// alone left the sources' next lines late (RESULTS, "Rows that share their sources").
+constexpr int kPrefetchBytes = 512;
+
+// Whether shared_rows handles elements of type T (float accumulates them all).
+template <typename T>
+constexpr bool kSharesRows = std::is_same_v<T, float> || std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
+
+// dst[j][t] = sum_{i < K} c[j * K + i] * src[i][t] for j < rows, t < len, summed in the
+// order of i in float and rounded to T once. Stream (float only, every dst[j] aligned to a
+// vector): the vector steps' stores bypass the caches.
+template <typename T, int K, bool Stream = false>
+void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, int64_t len) {
+  int64_t t = 0;
+  for (; t + kLanes <= len; t += kLanes) {
+    Lanes x[K];
+#pragma GCC unroll 16
+    for (int i = 0; i < K; ++i) {
+      x[i] = load_lanes(src[i] + t);
+      _mm_prefetch(reinterpret_cast<const char*>(src[i] + t) + kPrefetchBytes, _MM_HINT_T0);
+    }
+    for (int j = 0; j < rows; ++j) {
+      const float* w = c + j * K;
+      Lanes sum = times(w[0], x[0]);
+#pragma GCC unroll 16
+      for (int i = 1; i < K; ++i) sum = times_plus(w[i], x[i], sum);
+      if constexpr (Stream) {
+        stream_lanes(dst[j] + t, sum);
+      } else {
+        store_lanes(dst[j] + t, sum);
+      }
+    }
+  }
+  for (; t < len; ++t) {
+    float x[K];
+    for (int i = 0; i < K; ++i) x[i] = Element<T>::load(src[i] + t);
+    for (int j = 0; j < rows; ++j) {
+      const float* w = c + j * K;
+      float sum = w[0] * x[0];
+      for (int i = 1; i < K; ++i) sum = __builtin_fmaf(w[i], x[i], sum);
+      Element<T>::store(dst[j] + t, sum);
+    }
+  }
+}
+
+// Whether shared_rows may stream to these rows: float, each row aligned to a vector.
+template <typename T>
+bool can_stream_rows(T* const* dst, int rows) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    for (int j = 0; j < rows; ++j)
+      if (reinterpret_cast<uintptr_t>(dst[j]) % sizeof(Lanes) != 0) return false;
+    return true;
+  }
+}
+
+// shared_rows for a count of sources known only at run time, 1 <= count <= kSharedSources;
+// streamed where `stream` and can_stream_rows.
+template <typename T>
+void shared_rows_n(int count, bool stream, T* const* dst, const T* const* src, const float* c, int rows,
+                   int64_t len) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (stream && can_stream_rows(dst, rows)) {
+      switch (count) {
+#define PK_SHARED_CASE(K) \
+  case K: return shared_rows<T, K, true>(dst, src, c, rows, len);
+        PK_SHARED_CASE(1) PK_SHARED_CASE(2) PK_SHARED_CASE(3) PK_SHARED_CASE(4)
+        PK_SHARED_CASE(5) PK_SHARED_CASE(6) PK_SHARED_CASE(7) PK_SHARED_CASE(8)
+#if defined(PK_AVX512)
+        PK_SHARED_CASE(9) PK_SHARED_CASE(10) PK_SHARED_CASE(11) PK_SHARED_CASE(12)
+        PK_SHARED_CASE(13) PK_SHARED_CASE(14) PK_SHARED_CASE(15) PK_SHARED_CASE(16)
+#endif
+#undef PK_SHARED_CASE
+        default: return;
+      }
+    }
+  }
+  switch (count) {
+#define PK_SHARED_CASE(K) \
+  case K: return shared_rows<T, K>(dst, src, c, rows, len);
+    PK_SHARED_CASE(1) PK_SHARED_CASE(2) PK_SHARED_CASE(3) PK_SHARED_CASE(4)
+    PK_SHARED_CASE(5) PK_SHARED_CASE(6) PK_SHARED_CASE(7) PK_SHARED_CASE(8)
+#if defined(PK_AVX512)
+    PK_SHARED_CASE(9) PK_SHARED_CASE(10) PK_SHARED_CASE(11) PK_SHARED_CASE(12)
+    PK_SHARED_CASE(13) PK_SHARED_CASE(14) PK_SHARED_CASE(15) PK_SHARED_CASE(16)
+#endif
+#undef PK_SHARED_CASE
+    default: return;
+  }
+}
+
+}  // namespace
+
+}  // namespace parity_kernels
