@@ -67,7 +67,7 @@ def run(device: str, quick: bool, json_path=None, plot_path=None, with_overhead:
         print(f"cold: {FLUSH_BYTES >> 20} MB read before every timed call (inputs and outputs from memory)")
     rounds_used = rounds or default_rounds(quick)
     print(f"{len(rows)} cases in {time.time() - start:.0f} s"
-          + ("" if cuda else f", {rounds_used} interleaved rounds a case"))
+          + ("" if cuda else f", {rounds_used} interleaved rounds a case; CPU kernels: {report.cpu_kernels()}"))
     if json_path:
         report.write_json(json_path, device, rows, dict(over, host_us=host), quick, cold=flush is not None,
                           rounds=rounds_used)

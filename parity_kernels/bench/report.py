@@ -60,6 +60,25 @@ def table(rows: List[dict]) -> str:
     return "\n".join([HEADER] + [line(r) for r in rows] + [LEGEND])
 
 
+def cpu_kernels() -> str:
+    """The instruction set the CPU kernels run here (avx512, avx2 or generic), and the CPU's
+    family / model where /proc/cpuinfo gives them: the same model name can hide different
+    cores (an "AMD EPYC" here was Zen 3 one day, Zen 4 the next)."""
+    from parity_kernels import _C
+
+    described = _C.cpu_isa()
+    try:
+        with open("/proc/cpuinfo") as f:
+            first_cpu = f.read().split("\n\n")[0].splitlines()
+        fields = {key.strip(): value.strip() for key, value in (l.split(":", 1) for l in first_cpu if ":" in l)}
+        family, model = fields.get("cpu family", ""), fields.get("model", "")
+        if family and model:
+            described += f" (cpu family {family}, model {model})"
+    except OSError:
+        pass
+    return described
+
+
 def machine(device: str) -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"), "device": device}
@@ -69,6 +88,7 @@ def machine(device: str) -> dict:
     except OSError:
         info["cpu"] = platform.processor()
     info["cpus"] = os.cpu_count()
+    info["cpu_kernels"] = cpu_kernels()
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name()
     try:
