@@ -33,11 +33,16 @@ bench: $(STAMP)
 # C++ timing harnesses beside memcpy and a plain read (bench/harness/*.cpp; x86-64, g++).
 HARNESS ?= build/harness
 HARNESS_FLAGS := -O3 -fno-math-errno -fopenmp -std=c++17 -Wall -Icsrc/cpu
-harness: $(HARNESS)/kernel_ratio $(HARNESS)/overlap
+harness: $(HARNESS)/kernel_ratio $(HARNESS)/kernel_ratio_avx512 $(HARNESS)/overlap
 
 $(HARNESS)/%: bench/harness/%.cpp $(wildcard csrc/cpu/*.h)
 	mkdir -p $(HARNESS)
 	$(CXX) $(HARNESS_FLAGS) $< -o $@
+
+# The same harness timing combine's AVX-512 build (exits 3 on CPUs without AVX-512F).
+$(HARNESS)/kernel_ratio_avx512: bench/harness/kernel_ratio.cpp $(wildcard csrc/cpu/*.h)
+	mkdir -p $(HARNESS)
+	$(CXX) $(HARNESS_FLAGS) -DPK_HARNESS_AVX512 $< -o $@
 
 clean:
 	rm -rf build *.egg-info parity_kernels/*.so

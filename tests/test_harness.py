@@ -42,6 +42,21 @@ def test_kernel_ratio_runs_every_mode(harness, dtype):
         assert "copy_fraction" in result.stdout and "UNWRITTEN" not in result.stdout
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_kernel_ratio_avx512_runs_or_says_why(harness, dtype):
+    """The AVX-512 build of combine: every output written where the CPU has AVX-512F, a clear
+    refusal (exit 3) where it has not."""
+    from parity_kernels import _C
+
+    result = run(harness / "kernel_ratio_avx512", "combine", 2, 9, 10, 1, dtype, 1037, 2)
+    cpuinfo = Path("/proc/cpuinfo")
+    if _C.cpu_isa() == "avx512" or (cpuinfo.exists() and " avx512f" in cpuinfo.read_text()):
+        assert result.returncode == 0 and "copy_fraction" in result.stdout, result.stdout + result.stderr
+        assert "UNWRITTEN" not in result.stdout
+    else:
+        assert result.returncode == 3 and "no AVX-512F" in result.stderr
+
+
 def test_kernel_ratio_refuses_bad_arguments(harness):
     assert run(harness / "kernel_ratio", "combine", 2, 3).returncode == 2
     assert run(harness / "kernel_ratio", "combine", 2, 3, 2, 1, "int8").returncode == 2

@@ -1,4 +1,5 @@
-// Times the CPU kernels of csrc/cpu (their AVX2 + F16C build) without Python, beside
+// Times the CPU kernels of csrc/cpu (their AVX2 + F16C build; kernel_ratio_avx512: the
+// AVX-512 build of combine, concat as in AVX2) without Python, beside
 // memcpy and a plain vector read of the same input: ratios within one run, for looking
 // inside a `parity-kernels bench` row (which kernel variant, how many threads, how much
 // of the time is memory). Not part of the package; `make harness` builds it.
@@ -32,7 +33,12 @@
 #if !defined(__x86_64__)
 #error "the harness times the AVX2 build of the kernels: x86-64 only"
 #endif
+#if defined(PK_HARNESS_AVX512)  // kernel_ratio_avx512: combine's AVX-512 build (concat has none)
+#pragma GCC target("avx512f,avx2,fma,f16c")
+#define PK_AVX512 1
+#else
 #pragma GCC target("avx2,fma,f16c")
+#endif
 #define PK_NATIVE_F16 1
 #include <immintrin.h>
 
@@ -199,6 +205,12 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if defined(PK_HARNESS_AVX512)
+  if (!__builtin_cpu_supports("avx512f")) {
+    std::fprintf(stderr, "kernel_ratio_avx512: this CPU has no AVX-512F (use kernel_ratio)\n");
+    return 3;
+  }
+#endif
   if (argc < 2) return usage();
   const std::string op = argv[1];
   if (op == "combine" && argc >= 7) {
