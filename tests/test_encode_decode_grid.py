@@ -101,6 +101,24 @@ def test_rows_sharing_their_sources(num_sources, numel, dtype, poisoned_outputs)
                    "shared rows")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
+def test_rows_with_random_sources(dtype, poisoned_outputs):
+    """100 rows, each reading a random subset of 6 sources (about 60 different subsets, the
+    same subset recurring near and more than 64 rows apart, where the kernel stops looking
+    for a block's rows), NaN in the sources wherever no row of the group reads them."""
+    gen = seed("random rows", str(dtype))
+    x = random_inputs((2, 6, 16 * 3 + 5), dtype, gen)
+    coeff_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    coeffs = torch.randn(2, 100, 6, generator=gen).to(coeff_dtype)
+    coeffs[torch.rand(2, 100, 6, generator=gen) < 0.4] = 0.0
+    coeffs[:, :, 5] = 0.0  # source 5 unread: NaN
+    coeffs[:, 90] = coeffs[:, 3]  # the same subset 87 rows apart
+    x[:, 5] = float("nan")
+    got = torch.ops.parity_kernels.combine(x, coeffs)
+    clean = x.double().nan_to_num()
+    assert_matches(got, reference.combine(x, coeffs), term_scale(clean, coeffs), dtype, "random rows")
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16],
                          ids=lambda d: str(d).replace("torch.", ""))
 def test_special_values_round_as_torch(dtype):
@@ -155,8 +173,8 @@ def test_other_instruction_set_builds_too(isa):
     if isa not in _lower_instruction_sets():
         pytest.skip(f"the {isa} build is this CPU's default, or more than it has: the main run covers it")
     env = dict(os.environ, PARITY_KERNELS_CPU_ISA=isa)
-    selection = ("many_sources or many_rows or longer_than_one_chunk or sharing or special_values or aligned or "
-                 "(kernels_match_reference and (4-2 or concat-4 or concat-3))")
+    selection = ("many_sources or many_rows or longer_than_one_chunk or sharing or random_sources or special_values"
+                 " or aligned or (kernels_match_reference and (4-2 or concat-4 or concat-3))")
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", selection],
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

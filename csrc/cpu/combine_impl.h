@@ -241,8 +241,8 @@ void combine_typed(const CombineArgs& a) {
 #if defined(PK_NATIVE_F16)
         if constexpr (kSharesRows<T>) {
           if (in_block[j]) continue;
-          // Rows j.. with exactly row j's non-zero sources (at most kSharedSources of
-          // them; not a plain copy), summed together.
+          // Rows j.. (within kSharedScan rows) with exactly row j's non-zero sources (at
+          // most kSharedSources of them; not a plain copy), summed together.
           int support[kSharedSources];
           int count = 0;
           for (int64_t s = 0; s < num_sources && count <= kSharedSources; ++s) {
@@ -256,7 +256,8 @@ void combine_typed(const CombineArgs& a) {
             float weight[kSharedRows * kSharedSources];
             const T* src[kSharedSources];
             int rows = 0;
-            for (int64_t other = j; other < a.r && rows < kSharedRows; ++other) {
+            const int64_t scan_end = std::min(a.r, j + kSharedScan);
+            for (int64_t other = j; other < scan_end && rows < kSharedRows; ++other) {
               const Acc* row2 = group_coeffs + other * num_sources;
               if (other > j) {
                 if (in_block[other]) continue;

@@ -80,6 +80,9 @@ inline Lanes times_plus(float c, Lanes x, Lanes sum) { return _mm256_fmadd_ps(_m
 
 // Rows summed in one block at most (a work item's rows beyond it form further blocks).
 constexpr int kSharedRows = 16;
+// How many rows from a block's first the kernel looks for the block's other rows: bounds
+// the search (rows x kSharedScan x sources a work item) when many rows differ.
+constexpr int64_t kSharedScan = 64;
 // How far ahead of the loads each source is prefetched into L1: the hardware prefetchers
 // alone left the sources' next lines late (RESULTS, "Rows that share their sources").
 constexpr int kPrefetchBytes = 512;
