@@ -8,6 +8,9 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #pragma GCC target("avx512f,avx2,fma,f16c")
+// GCC 12's AVX-512 headers start some conversions from an undefined register and warn
+// "'__Y' may be used uninitialized" for them: a false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define PK_NATIVE_F16 1
 #define PK_AVX512 1
 #include "combine_impl.h"
