@@ -140,30 +140,12 @@ bool can_stream_rows(T* const* dst, int rows) {
   }
 }
 
-// shared_rows for a count of sources known only at run time, 1 <= count <= kSharedSources;
-// streamed where `stream` and can_stream_rows.
-template <typename T>
-void shared_rows_n(int count, bool stream, T* const* dst, const T* const* src, const float* c, int rows,
-                   int64_t len) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (stream && can_stream_rows(dst, rows)) {
-      switch (count) {
-#define PK_SHARED_CASE(K) \
-  case K: return shared_rows<T, K, true>(dst, src, c, rows, len);
-        PK_SHARED_CASE(1) PK_SHARED_CASE(2) PK_SHARED_CASE(3) PK_SHARED_CASE(4)
-        PK_SHARED_CASE(5) PK_SHARED_CASE(6) PK_SHARED_CASE(7) PK_SHARED_CASE(8)
-#if defined(PK_AVX512)
-        PK_SHARED_CASE(9) PK_SHARED_CASE(10) PK_SHARED_CASE(11) PK_SHARED_CASE(12)
-        PK_SHARED_CASE(13) PK_SHARED_CASE(14) PK_SHARED_CASE(15) PK_SHARED_CASE(16)
-#endif
-#undef PK_SHARED_CASE
-        default: return;
-      }
-    }
-  }
+// shared_rows for a count of sources known only at run time, 1 <= count <= kSharedSources.
+template <typename T, bool Stream>
+void shared_rows_k(int count, T* const* dst, const T* const* src, const float* c, int rows, int64_t len) {
   switch (count) {
 #define PK_SHARED_CASE(K) \
-  case K: return shared_rows<T, K>(dst, src, c, rows, len);
+  case K: return shared_rows<T, K, Stream>(dst, src, c, rows, len);
     PK_SHARED_CASE(1) PK_SHARED_CASE(2) PK_SHARED_CASE(3) PK_SHARED_CASE(4)
     PK_SHARED_CASE(5) PK_SHARED_CASE(6) PK_SHARED_CASE(7) PK_SHARED_CASE(8)
 #if defined(PK_AVX512)
@@ -171,8 +153,18 @@ void shared_rows_n(int count, bool stream, T* const* dst, const T* const* src, c
     PK_SHARED_CASE(13) PK_SHARED_CASE(14) PK_SHARED_CASE(15) PK_SHARED_CASE(16)
 #endif
 #undef PK_SHARED_CASE
-    default: return;
+    default: return;  // never: the caller gathers at most kSharedSources
   }
+}
+
+// shared_rows_k, streamed where `stream` and can_stream_rows.
+template <typename T>
+void shared_rows_n(int count, bool stream, T* const* dst, const T* const* src, const float* c, int rows,
+                   int64_t len) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (stream && can_stream_rows(dst, rows)) return shared_rows_k<T, true>(count, dst, src, c, rows, len);
+  }
+  shared_rows_k<T, false>(count, dst, src, c, rows, len);
 }
 
 }  // namespace
