@@ -60,6 +60,17 @@ def table(rows: List[dict]) -> str:
     return "\n".join([HEADER] + [line(r) for r in rows] + [LEGEND])
 
 
+def _first_cpu() -> Optional[dict]:
+    """The first processor's fields in /proc/cpuinfo ("model name", "cpu family", ...), or
+    None where there is no such file."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().split("\n\n")[0].splitlines()
+    except OSError:
+        return None
+    return {key.strip(): value.strip() for key, value in (l.split(":", 1) for l in lines if ":" in l)}
+
+
 def cpu_kernels() -> str:
     """The instruction set the CPU kernels run here (avx512, avx2 or generic), and the CPU's
     family / model where /proc/cpuinfo gives them: the same model name can hide different
@@ -67,26 +78,18 @@ def cpu_kernels() -> str:
     from parity_kernels import _C
 
     described = _C.cpu_isa()
-    try:
-        with open("/proc/cpuinfo") as f:
-            first_cpu = f.read().split("\n\n")[0].splitlines()
-        fields = {key.strip(): value.strip() for key, value in (l.split(":", 1) for l in first_cpu if ":" in l)}
-        family, model = fields.get("cpu family", ""), fields.get("model", "")
-        if family and model:
-            described += f" (cpu family {family}, model {model})"
-    except OSError:
-        pass
+    fields = _first_cpu() or {}
+    family, model = fields.get("cpu family", ""), fields.get("model", "")
+    if family and model:
+        described += f" (cpu family {family}, model {model})"
     return described
 
 
 def machine(device: str) -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"), "device": device}
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
-    except OSError:
-        info["cpu"] = platform.processor()
+    fields = _first_cpu()
+    info["cpu"] = platform.processor() if fields is None else fields.get("model name", "")
     info["cpus"] = os.cpu_count()
     info["cpu_kernels"] = cpu_kernels()
     if device.startswith("cuda"):
