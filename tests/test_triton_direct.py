@@ -216,7 +216,7 @@ def test_calls_without_a_plan_launch_directly_from_their_second(recording, monke
     checked route): through the JIT once per launch key, then directly, as the JIT would
     launch them; another number of groups (same kernel arguments, another grid) is another
     key."""
-    monkeypatch.setattr(direct, "_UNPLANNED", {})
+    monkeypatch.setattr(direct, "_BY_KEY", {})
     coeffs = torch.randn(2, 4)
 
     def combine_into(groups):
@@ -249,17 +249,17 @@ def test_calls_without_a_plan_launch_directly_from_their_second(recording, monke
     with direct.jit_only():
         concat_downsample.concat_downsample_into(out, images, None)
     assert addresses(direct_call) == addresses(Recorder.calls[-1])
-    assert len(direct._UNPLANNED) == 3
+    assert len(direct._BY_KEY) == 3
 
 
 def test_calls_without_a_plan_keep_nothing_while_direct_launches_are_off(recording, monkeypatch):
-    monkeypatch.setattr(direct, "_UNPLANNED", {})
+    monkeypatch.setattr(direct, "_BY_KEY", {})
     out, x, coeffs = torch.empty(3, 2, 64), torch.randn(3, 4, 64), torch.randn(2, 4)
     with direct.jit_only():
         for _ in range(2):
             combine.combine_into(out, x, coeffs)
             assert not went_direct()
-    assert direct._UNPLANNED == {}
+    assert direct._BY_KEY == {}
 
 
 def test_host_time_tool_restores_what_it_changes():
@@ -271,7 +271,7 @@ def test_host_time_tool_restores_what_it_changes():
     assert [mode for mode, _ in rows] == ["JIT", "direct"]
     assert all(set(times) == {"x.sum(1)", "encode out=", "decode out=", "ConcatCode encode out=", "op combine_out"} and
                all(t > 0 for t in times.values()) for _, times in rows)
-    assert direct.ENABLED and direct._UNPLANNED == {}
+    assert direct.ENABLED and direct._BY_KEY == {}
     assert dispatch.backend_for("cpu").name == "cpu"
     assert driver_is_restored()
 

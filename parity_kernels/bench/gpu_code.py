@@ -202,7 +202,7 @@ def recording_sm90() -> Iterator[Sm90Recording]:
         yield stand_in
     finally:
         RecordedLaunches.calls = []
-        direct._UNPLANNED.clear()
+        direct._BY_KEY.clear()
         for tuner, cache in zip(tuners, tuned):
             tuner.cache.clear()
             tuner.cache.update(cache)

@@ -11,10 +11,10 @@ plan's first launch goes through the JIT and ``remember`` keeps what it launched
 JIT would choose the same kernel: the same current device, every pointer aligned as then,
 and no launch hooks (profilers such as proton add them: those launches go through the JIT,
 which reports them). Knobs that change compilation (``knobs.runtime.debug``, instrumentation)
-are read at the plan's first launch. Launches without a plan (the ops' kernels, called by
-torch.compile'd code or under autograd; a call's checked route) keep theirs per launch key
-instead (``cell_for``): their arguments are worked out anew each call, but the JIT is
-skipped from the second launch with the same key.
+are read at the plan's first launch. What was launched is kept per launch key
+(``cell_for``), in a cell that plans and launches without a plan (the ops' kernels, called
+by torch.compile'd code or under autograd; a call's checked route) share: the latter work
+their arguments out anew each call, but skip the JIT from the second launch with the key.
 
 Pointers reach the launcher as integers (it takes them as ints or as tensors; ints skip a
 ``data_ptr()`` call and a driver pointer query each), with every other argument as the JIT
@@ -71,24 +71,23 @@ class Compiled(NamedTuple):
     constants: tuple  # the constexpr arguments' values, in the kernel's order, after the others
 
 
-# Launches without a plan (the ops' kernels under torch.compile or autograd, a call's checked
-# route): what the JIT launched, per launch key (everything its choice depends on but the
-# pointers' alignment, which ``launch`` checks); emptied when full.
-_UNPLANNED: dict = {}
-MAX_UNPLANNED = 256
+# What the JIT launched, per launch key (everything its choice depends on but the pointers'
+# alignment, which ``launch`` checks), for plans and launches without a plan alike; emptied
+# when full (plans keep their cells).
+_BY_KEY: dict = {}
+MAX_KEYS = 256
 
 
 def cell_for(key: tuple) -> Optional[list]:
-    """The cell kept for launches without a plan under ``key``: a new empty one the first
-    time (``remember`` fills it); None under the interpreter or while direct launches are
-    off."""
+    """The cell kept for launches under ``key``: a new empty one the first time
+    (``remember`` fills it); None under the interpreter or while direct launches are off."""
     if INTERPRET or not ENABLED or knobs is None:
         return None
-    cell = _UNPLANNED.get(key)
+    cell = _BY_KEY.get(key)
     if cell is None:
-        if len(_UNPLANNED) >= MAX_UNPLANNED:
-            _UNPLANNED.clear()
-        cell = _UNPLANNED[key] = []
+        if len(_BY_KEY) >= MAX_KEYS:
+            _BY_KEY.clear()
+        cell = _BY_KEY[key] = []
     return cell
 
 
@@ -104,7 +103,7 @@ def aligned(pointers: tuple) -> tuple:
 
 def remember(cell: Optional[list], compiled, jit_kernel, grid, arguments: tuple, constants: dict,
              pointers: tuple) -> None:
-    """Keep in ``cell`` (a plan's one-slot list; None: a call without a plan) what
+    """Keep in ``cell`` (a one-slot list, ``cell_for``'s or a plan's own; None: keep nothing) what
     ``jit_kernel[grid](*arguments, **constants)`` just launched: ``compiled``, its return
     value (a ``CompiledKernel``). ``grid`` as passed (a tuple, or a function of the
     launch's arguments: an autotuned kernel's grid is computed for the constexprs the
