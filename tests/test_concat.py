@@ -129,8 +129,10 @@ def three_apart_runs(width: int, grid: int) -> list:
 # widths: 224 (tiles 74, 75, 75: 4-wide windows, a shift of the run halfway in the
 # 74-column tile, 3-wide windows left at the 75-column tiles' edges), 72 (3-wide windows,
 # 24 a tile: whole blocks only), 75 (runs of 25: the last block overlaps the one before),
-# 80 (two runs of 13 in a 26-column tile) and 29 (runs of exactly 8 among loose windows)
-@pytest.mark.parametrize("size", [(17, 224), (9, 72), (12, 75), (31, 80), (224, 29)])
+# 80 (two runs of 13 in a 26-column tile) and 29 (runs of exactly 8 among loose windows);
+# heights: windows that share a row with the next (17, 31, 224, 5: read once, the shared
+# row kept for the next window), that do not (9, 12), one window a tile (3; 5 at k = 8, 9)
+@pytest.mark.parametrize("size", [(17, 224), (9, 72), (12, 75), (31, 80), (224, 29), (5, 72), (3, 75)])
 def test_windows_three_apart_match_reference(k, size, dtype, poisoned_outputs):
     """Tiles about a third of the image wide: windows 3 columns apart, summed 8 at a time."""
     runs = three_apart_runs(size[1], 3)
@@ -145,6 +147,43 @@ def test_the_sizes_above_cover_whole_overlapping_and_loose_blocks():
     assert all(r % 8 == 0 for r in three_apart_runs(72, 3))
     assert any(r % 8 for r in three_apart_runs(75, 3)) and any(r % 8 for r in three_apart_runs(224, 3))
     assert len(three_apart_runs(224, 3)) == 4  # two runs in the 74-column tile
+
+
+def shared_rows(height: int, grid: int, band: int) -> list:
+    """Rows of a `height`-row image in tile row `band` of `grid` that lie in two of its
+    windows (adaptive-pooling bins overlap by at most one row)."""
+    extent = (band + 1) * height // grid - band * height // grid
+    lo = [o * height // extent for o in range(extent)]
+    hi = [-(-(o + 1) * height // extent) for o in range(extent)]
+    return [lo[o + 1] for o in range(extent - 1) if lo[o + 1] < hi[o]]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+def test_rows_two_windows_share_count_in_both(dtype, poisoned_outputs):
+    """224-pixel images (k = 8, tile rows of 74, 75, 75): the rows two windows share (read
+    once, kept for the second window) hold large values and, in one image, a NaN: both
+    windows get them."""
+    x = torch.randn(1, 8, 2, 224, 224, dtype=torch.float64)
+    for image in range(8):
+        rows = shared_rows(224, 3, image // 3)
+        assert len(rows) > 60  # about one row in three
+        x[:, image, :, rows, ::5] = 300.0
+    x[0, 5, 1, shared_rows(224, 3, 1)[17], 40] = float("nan")
+    x = x.to(dtype)
+    got = pk.encode(x, pk.ConcatCode(8))
+    want = reference.concat_downsample(x)
+    assert torch.equal(got.isnan(), want.isnan()) and got.isnan().sum() >= 2
+    finite = ~want.isnan()
+    assert_matches(got[finite], want[finite], reference.concat_downsample(x.double().abs())[finite], dtype)
+
+
+def test_gathered_images_in_three_apart_tiles(poisoned_outputs):
+    """Gathered images (an index, repeats) in tiles whose windows are summed 8 at a time."""
+    batch = torch.randn(12, 3, 14, 72)
+    groups = torch.tensor([[11, 0, 4, 4, 7, 2, 9, 1], [3, 3, 3, 10, 6, 5, 8, 0]])
+    got = pk.encode(batch, pk.ConcatCode(8), groups=groups)
+    assert_matches(got, reference.concat_downsample(batch, groups),
+                   reference.concat_downsample(batch.double().abs(), groups), torch.float32)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)

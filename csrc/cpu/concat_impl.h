@@ -57,7 +57,7 @@ struct TileColumns {
   int64_t max_width;  // widest window
   unsigned widths;    // bit w - 1 set where a window is w wide (w <= kMaxPicked)
   // AVX2 builds, tiles about a third of the image wide (ConcatCode k = 5..9): blocks of 8
-  // windows 3 columns apart (see three_apart_row), and the windows no block covers.
+  // windows 3 columns apart (see three_apart_tile), and the windows no block covers.
   const ThreeApartBlock* blocks;
   int64_t block_count;
   const int64_t* loose;
@@ -135,34 +135,10 @@ inline void pair_windows(T* __restrict dst, const T* __restrict first, int64_t w
   }
 }
 
-// The sum of rows [0, rows) (`width` apart) x columns [lo, hi) from top, column by column
-// (each column's chain independent of the others').
-template <typename T>
-inline float window_sum(const T* top, int64_t width, int64_t rows, int64_t lo, int64_t hi) {
-  float sum = 0;
-  for (int64_t x = lo; x < hi; ++x) {
-    float column = Element<T>::load(top + x);
-    for (int64_t y = 1; y < rows; ++y) column += Element<T>::load(top + y * width + x);
-    sum += column;
-  }
-  return sum;
-}
-
-// Columns 0..23 at p summed down `rows` rows, `width` apart.
+// Columns 0..23 of a row of column sums, in three vectors.
 struct Columns24 {
   __m256 v0, v1, v2;
 };
-template <typename T>
-inline Columns24 column_sums24(const T* p, int64_t width, int64_t rows) {
-  Columns24 c{load8(p), load8(p + 8), load8(p + 16)};
-  for (int64_t y = 1; y < rows; ++y) {
-    const T* row = p + y * width;
-    c.v0 = _mm256_add_ps(c.v0, load8(row));
-    c.v1 = _mm256_add_ps(c.v1, load8(row + 8));
-    c.v2 = _mm256_add_ps(c.v2, load8(row + 16));
-  }
-  return c;
-}
 
 // The 8 window sums [3i, 3i + window), i < 8, window 3 or 4, from the column sums c of
 // columns 0..23 and column24 (every lane: column 24's sum; window 4 only): columns 3i,
@@ -183,55 +159,127 @@ inline __m256 three_apart_windows8(const Columns24& c, __m256 column24, int64_t 
   return _mm256_add_ps(sum, fourth);
 }
 
-// One parity row of a tile with three-apart blocks: dst[o] = mean of rows [y0, y1) x
-// columns [lo[o], hi[o]), each block's 8 windows summed in registers, the loose ones one by
-// one. The column sums are computed one block ahead: a block of 4-wide windows followed
-// by the next 24 columns takes its column 24 from them (others sum it alone), so each
-// element is widened and added once per row of windows (16 x 8 x 3 x 224 x 224, medians
-// of 10 rounds: float32 74.5 -> 81 % of a copy, half precision unchanged). Each block
-// prefetches its columns kPrefetchRows rows below: spread through the sums, not in one
-// burst a row (float32 67-79 % against 59-64 %, float16 57-63 against 47-60).
+// Rows read ahead of the one being summed, in half precision (see three_apart_tile).
 template <typename T>
-inline void three_apart_row(T* __restrict dst, const T* __restrict channel, int64_t width, int64_t height, int64_t y0,
-                            int64_t y1, const TileColumns<float>& cols) {
-  const int64_t rows = y1 - y0;
-  const T* top = channel + y0 * width;
+constexpr int64_t kStreamPrefetchRows = std::is_same_v<T, float> ? 0 : 8;
+
+// sums[x] (+)= row[x], x < span: one row of a window into its column sums, each element
+// widened once; row + prefetch_stride (0: nothing) prefetched a line at a time.
+template <typename T, bool Add>
+inline void add_row(float* __restrict sums, const T* __restrict row, int64_t span, int64_t prefetch_stride) {
+  int64_t x = 0;
+  for (; x + 8 <= span; x += 8) {
+    if (prefetch_stride != 0 && (x * static_cast<int64_t>(sizeof(T))) % 64 == 0)
+      __builtin_prefetch(row + prefetch_stride + x);
+    const __m256 v = load8(row + x);
+    _mm256_storeu_ps(sums + x, Add ? _mm256_add_ps(_mm256_loadu_ps(sums + x), v) : v);
+  }
+  for (; x < span; ++x) sums[x] = Add ? sums[x] + Element<T>::load(row + x) : Element<T>::load(row + x);
+}
+
+// One parity row of a tile with three-apart blocks: dst[o] = (sums of the window's rows
+// above its last (HasSums; none for a window one row tall) + its last row `last`) over
+// columns [lo[o], hi[o]) / (rows x width), each block's 8 windows in registers, the loose
+// ones one by one. With KeepLast, `kept` gets the last row widened (every column of the
+// span: blocks and loose windows cover it), for the next window that starts on it.
+template <typename T, bool HasSums, bool KeepLast>
+inline void three_apart_windows(T* __restrict dst, const float* __restrict sums, const T* __restrict last,
+                                float* __restrict kept, int64_t rows, int64_t prefetch_stride,
+                                const TileColumns<float>& cols) {
   const float inv_height = 1.0f / static_cast<float>(rows);
   const __m256 inv_height8 = _mm256_set1_ps(inv_height);
-  const int64_t ahead = std::max<int64_t>(0, std::min(rows, height - y0 - kPrefetchRows));
-  Columns24 sums = column_sums24(top + cols.lo[cols.blocks[0].first], width, rows);
+  const int64_t x0 = cols.lo[0];
   for (int64_t b = 0; b < cols.block_count; ++b) {
     const ThreeApartBlock block = cols.blocks[b];
-    const T* p = top + cols.lo[block.first];
-    // the same columns kPrefetchRows below: a prefetch every 64 bytes from the block's
-    // first column (the blocks of a run start at most 24 columns apart, so every line of
-    // the run is reached), the row's last block also its column 24
-    for (int64_t y = 0; y < ahead; ++y) {
-      const T* below = p + (y + kPrefetchRows) * width;
-      for (int64_t column = 0; column < 24; column += 64 / static_cast<int64_t>(sizeof(T)))
-        __builtin_prefetch(below + column);
-      if (b + 1 == cols.block_count) __builtin_prefetch(below + 24);
+    const int64_t x = cols.lo[block.first] - x0;
+    if (prefetch_stride != 0) {  // 24 columns of half precision, 48 bytes: two lines at most
+      static_assert(sizeof(T) == 2 || kStreamPrefetchRows<T> == 0, "prefetch of 24 columns: two lines");
+      __builtin_prefetch(last + prefetch_stride + x);
+      __builtin_prefetch(last + prefetch_stride + x + 23);
     }
-    const bool has_next = b + 1 < cols.block_count;
-    const int64_t next_x = has_next ? cols.lo[cols.blocks[b + 1].first] : 0;
-    const bool next_follows = has_next && next_x == cols.lo[block.first] + 24;  // its column 0 is our 24
-    const Columns24 next = has_next ? column_sums24(top + next_x, width, rows) : sums;
+    const Columns24 row{load8(last + x), load8(last + x + 8), load8(last + x + 16)};
+    if constexpr (KeepLast) {
+      _mm256_storeu_ps(kept + x, row.v0);
+      _mm256_storeu_ps(kept + x + 8, row.v1);
+      _mm256_storeu_ps(kept + x + 16, row.v2);
+    }
+    Columns24 c = row;
+    if constexpr (HasSums) {
+      c = {_mm256_add_ps(_mm256_loadu_ps(sums + x), row.v0), _mm256_add_ps(_mm256_loadu_ps(sums + x + 8), row.v1),
+           _mm256_add_ps(_mm256_loadu_ps(sums + x + 16), row.v2)};
+    }
     __m256 column24 = _mm256_setzero_ps();
     if (block.width == 4) {
-      if (next_follows) {
-        column24 = _mm256_broadcastss_ps(_mm256_castps256_ps128(next.v0));
-      } else {
-        column24 = _mm256_set1_ps(window_sum(p, width, rows, 24, 25));
-      }
+      const float last24 = Element<T>::load(last + x + 24);
+      if constexpr (KeepLast) kept[x + 24] = last24;
+      column24 = _mm256_set1_ps(HasSums ? sums[x + 24] + last24 : last24);
     }
-    const __m256 windows = three_apart_windows8(sums, column24, block.width);
+    const __m256 windows = three_apart_windows8(c, column24, block.width);
     store8(dst + block.first,
            _mm256_mul_ps(_mm256_mul_ps(windows, inv_height8), _mm256_loadu_ps(cols.inv_width + block.first)));
-    sums = next;
   }
   for (int64_t i = 0; i < cols.loose_count; ++i) {
     const int64_t o = cols.loose[i];
-    Element<T>::store(dst + o, window_sum(top, width, rows, cols.lo[o], cols.hi[o]) * inv_height * cols.inv_width[o]);
+    float sum = 0;
+    for (int64_t x = cols.lo[o] - x0; x < cols.hi[o] - x0; ++x) {
+      const float element = Element<T>::load(last + x);
+      if constexpr (KeepLast) kept[x] = element;
+      sum += HasSums ? sums[x] + element : element;
+    }
+    Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
+  }
+}
+
+// Parity rows [oy0, oy1) of one tile with three-apart blocks (dst: the first one's first
+// window; rows out_width apart) from its image's channel, read once from top to bottom,
+// a row at a time: each window's rows above its last are added into a float row of
+// column sums (add_row); its last row is added where the windows are summed
+// (three_apart_windows), and kept, widened, when the next window starts on it (windows
+// ylo/yhi overlap by at most one row: ceil(x) - floor(x) <= 1). `scratch`: two rows of
+// at least the tile's span, for the window being summed and the next.
+//
+// Against summing each block's columns down the window's rows (3-4 rows read side by
+// side, the rows two windows share read twice): the reads are one stream in memory
+// order, which the hardware prefetchers follow (16 x 8 x 3 x 224 x 224 float32, 2
+// threads: 61-65 % -> 84-93 % of a copy). Half precision, where the arithmetic leaves
+// the memory idle longer, also prefetches 8 rows ahead (72-79 % -> 81-87 %; float32 with
+// it: 84-86 %). bench/RESULTS.md, "ConcatCode k = 8 read as one stream".
+template <typename T>
+inline void three_apart_tile(T* __restrict dst, int64_t out_width, const T* __restrict channel, int64_t width,
+                             int64_t height, const int64_t* ylo, const int64_t* yhi, int64_t oy0, int64_t oy1,
+                             float* __restrict scratch, int64_t scratch_stride, const TileColumns<float>& cols) {
+  const int64_t x0 = cols.lo[0], span = cols.hi[cols.count - 1] - x0;
+  const T* image = channel + x0;
+  auto ahead = [&](int64_t y) { return y + kStreamPrefetchRows<T> < height ? kStreamPrefetchRows<T> * width : 0; };
+  for (int64_t o = oy0; o < oy1; ++o) {
+    float* sums = scratch + (o & 1) * scratch_stride;  // holds the shared first row, if any
+    float* next = scratch + ((o + 1) & 1) * scratch_stride;
+    const bool first_kept = o > oy0 && ylo[o] < yhi[o - 1];
+    const bool last_shared = o + 1 < oy1 && ylo[o + 1] < yhi[o];
+    const int64_t last = yhi[o] - 1;
+    int64_t y = first_kept ? ylo[o] + 1 : ylo[o];
+    bool has_sums = first_kept;
+    for (; y < last; ++y, has_sums = true) {
+      if (has_sums) {
+        add_row<T, true>(sums, image + y * width, span, ahead(y));
+      } else {
+        add_row<T, false>(sums, image + y * width, span, ahead(y));
+      }
+    }
+    T* row_dst = dst + (o - oy0) * out_width;
+    const T* last_row = image + last * width;
+    const int64_t stride = ahead(last);
+    if (has_sums) {
+      if (last_shared) {
+        three_apart_windows<T, true, true>(row_dst, sums, last_row, next, yhi[o] - ylo[o], stride, cols);
+      } else {
+        three_apart_windows<T, true, false>(row_dst, sums, last_row, next, yhi[o] - ylo[o], stride, cols);
+      }
+    } else if (last_shared) {
+      three_apart_windows<T, false, true>(row_dst, sums, last_row, next, yhi[o] - ylo[o], stride, cols);
+    } else {
+      three_apart_windows<T, false, false>(row_dst, sums, last_row, next, yhi[o] - ylo[o], stride, cols);
+    }
   }
 }
 #endif
@@ -286,9 +334,9 @@ inline void column_sums(typename Element<T>::Acc* __restrict colsum, const T* __
 
 // dst[o] = mean of channel rows [y0, y1) x the tile's column windows. Even pairs: 8
 // windows at a time in registers (pair_windows; float32 windows taller than a row and the
-// generic build: summed row by row into acc). Windows 3 columns apart in runs of 8 or more
-// (AVX2 builds; e.g. k = 8 or 9 on 224 pixels): three_apart_row. Other windows (and the
-// generic build): first the column sums over the columns the windows span
+// generic build: summed row by row into acc). (Tiles with windows 3 columns apart in runs
+// of 8 or more do not come here in the AVX2 builds: three_apart_tile.) Other windows (and
+// the generic build): first the column sums over the columns the windows span
 // (``column_sums``), then the sums of every run of 2, 3 or 4 of those that the tile's
 // window widths need (contiguous adds that vectorise), laid out as rows of ``stride`` in
 // ``sums``; each window is then one read, ``sums[pick[o]]``. Every window sum adds exactly
@@ -328,14 +376,6 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
     }
   } else {
     const int64_t x0 = cols.lo[0], span = cols.hi[count - 1] - x0;
-#if defined(PK_NATIVE_F16)
-    if constexpr (kLoad8<T>) {
-      if (cols.block_count > 0) {
-        three_apart_row<T>(dst, channel, width, height, y0, y1, cols);
-        return;
-      }
-    }
-#endif
     {  // the rows a couple of windows below, on their way while this one is summed
       const int64_t ahead = std::min(y1 + kPrefetchRows, height);
       const char* from = reinterpret_cast<const char*>(channel + std::min(y0 + kPrefetchRows, ahead) * width + x0);
@@ -424,6 +464,10 @@ void concat_typed(const ConcatArgs& a) {
   // flight). Other windows: one tile of one channel, its image read top to bottom with
   // software prefetch a few rows ahead (their window arithmetic leaves the hardware
   // prefetchers behind otherwise).
+  // image s of group g, stacked or gathered
+  auto image_of = [&](int64_t g, int64_t s) {
+    return a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g : inputs + g * a.in_stride_g + s * a.in_stride_s;
+  };
   const int64_t tiles_per_image = a.grid_rows * a.grid_cols;
   const int64_t per_channel = all_pairs ? a.height : tiles_per_image;
   const int64_t items = a.groups * a.channels * per_channel;
@@ -436,7 +480,8 @@ void concat_typed(const ConcatArgs& a) {
   const int threads = elements * std::max<int64_t>(sizeof(T), 4) >= (int64_t(1) << 20) ? a.threads : 1;
 #pragma omp parallel num_threads(threads)
   {
-    // window sums: rows of single columns and runs of 2, 3, 4 (zero padding past the span)
+    // window sums: rows of single columns and runs of 2, 3, 4 (zero padding past the span);
+    // three_apart_tile's two rows of column sums
     std::vector<Acc> acc(a.width), sums(kMaxPicked * stride, Acc(0));
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
@@ -453,6 +498,17 @@ void concat_typed(const ConcatArgs& a) {
         oy0 = band * a.height / a.grid_rows, oy1 = (band + 1) * a.height / a.grid_rows;
         u0 = part % a.grid_cols, u1 = u0 + 1;
       }
+#if defined(PK_NATIVE_F16)
+      if constexpr (kLoad8<T>) {
+        const TileColumns<Acc>& cols = tiles[u0];
+        const int64_t s = ys.tile[oy0] * a.grid_cols + u0;
+        if (!all_pairs && cols.block_count > 0 && s < a.k) {  // the tile's image read once, top to bottom
+          three_apart_tile<T>(plane_dst + oy0 * a.width + (cols.lo - xs.lo.data()), a.width, image_of(g, s) + c * plane,
+                              a.width, a.height, ys.lo.data(), ys.hi.data(), oy0, oy1, sums.data(), stride, cols);
+          continue;
+        }
+      }
+#endif
       for (int64_t oy = oy0; oy < oy1; ++oy) {
         for (int64_t u = u0; u < u1; ++u) {
           const TileColumns<Acc>& cols = tiles[u];
@@ -462,9 +518,7 @@ void concat_typed(const ConcatArgs& a) {
             for (int64_t o = 0; o < cols.count; ++o) Element<T>::store(tile_dst + o, Acc(0));
             continue;
           }
-          const T* image = a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
-                                   : inputs + g * a.in_stride_g + s * a.in_stride_s;
-          tile_row<T>(tile_dst, acc.data(), sums.data(), stride, image + c * plane, a.width, a.height,
+          tile_row<T>(tile_dst, acc.data(), sums.data(), stride, image_of(g, s) + c * plane, a.width, a.height,
                       ys.lo[oy], ys.hi[oy], cols);
         }
       }
