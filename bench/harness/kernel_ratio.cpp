@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@
 #endif
 #if defined(PK_HARNESS_AVX512)  // kernel_ratio_avx512: combine's AVX-512 build (concat has none)
 #pragma GCC target("avx512f,avx2,fma,f16c")
+// as in combine_avx512.cpp: GCC 12's AVX-512 headers' false "may be used uninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define PK_AVX512 1
 #else
 #pragma GCC target("avx2,fma,f16c")
@@ -56,6 +59,30 @@ namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+// Buffers aligned to 64 bytes, as torch's CPU allocator aligns tensors: std::vector's
+// large blocks start 16 bytes into a page, where every other 32-byte load of a float32 row
+// crosses a cache line, as no bench tensor's does (ConcatCode k = 8, 2026-11-30: no
+// difference the VM's noise let through, either kernel; the harness now reads what the
+// bench reads).
+template <typename T>
+struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <typename U>
+  Aligned64(const Aligned64<U>&) {}
+  T* allocate(size_t n) {
+    void* p = std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) { std::free(p); }
+  template <typename U>
+  bool operator==(const Aligned64<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const Aligned64<U>&) const { return false; }
+};
+using Bytes = std::vector<uint8_t, Aligned64<uint8_t>>;
+
 struct Type {
   DType code;
   size_t size;
@@ -70,8 +97,8 @@ Type parse_dtype(const std::string& name) {
 }
 
 // Bytes of n values in [0.5, 1.5) (never zeros), stored as dtype.
-std::vector<uint8_t> filled(size_t n, Type type) {
-  std::vector<uint8_t> bytes(n * type.size);
+Bytes filled(size_t n, Type type) {
+  Bytes bytes(n * type.size);
   for (size_t i = 0; i < n; ++i) {
     const float v = 0.5f + static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;
     if (type.code == DType::Float32) {
@@ -85,7 +112,7 @@ std::vector<uint8_t> filled(size_t n, Type type) {
 }
 
 // NaN in every element of out.
-void poison(std::vector<uint8_t>& out, Type type) {
+void poison(Bytes& out, Type type) {
   const size_t n = out.size() / type.size;
   for (size_t i = 0; i < n; ++i) {
     if (type.code == DType::Float32) {
@@ -98,7 +125,7 @@ void poison(std::vector<uint8_t>& out, Type type) {
   }
 }
 
-size_t count_nan(const std::vector<uint8_t>& out, Type type) {
+size_t count_nan(const Bytes& out, Type type) {
   const size_t n = out.size() / type.size;
   size_t nans = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -119,7 +146,7 @@ volatile float sink;
 
 // Sum of the input as float32 words, 32 at a time: a plain read (bit patterns of half
 // types summed as floats: the value does not matter, only that every line is loaded).
-void plain_read(const std::vector<uint8_t>& in, int threads) {
+void plain_read(const Bytes& in, int threads) {
   const float* p = reinterpret_cast<const float*>(in.data());
   const int64_t n = static_cast<int64_t>(in.size() / 4), parts = 64;
   float total = 0;
@@ -140,19 +167,19 @@ void plain_read(const std::vector<uint8_t>& in, int threads) {
   sink = total;
 }
 
-void copy_parts(std::vector<uint8_t>& dst, const std::vector<uint8_t>& src, int threads) {
+void copy_parts(Bytes& dst, const Bytes& src, int threads) {
   const int64_t parts = 8, part = static_cast<int64_t>(src.size()) / parts;
 #pragma omp parallel for num_threads(threads)
   for (int64_t h = 0; h < parts; ++h) std::memcpy(dst.data() + h * part, src.data() + h * part, part);
 }
 
 template <typename Kernel>
-int report(const char* what, Kernel kernel, const std::vector<uint8_t>& in, std::vector<uint8_t>& out, Type type,
+int report(const char* what, Kernel kernel, const Bytes& in, Bytes& out, Type type,
            int threads, int reps) {
   poison(out, type);
   kernel();
   const size_t unwritten = count_nan(out, type);
-  std::vector<uint8_t> copy(in.size());
+  Bytes copy(in.size());
   double ours = 1e30, memcpy_s = 1e30, read_s = 1e30;
   for (int rep = 0; rep < reps; ++rep) {  // interleaved: the three see the same machine
     double t = now();
@@ -175,7 +202,7 @@ int report(const char* what, Kernel kernel, const std::vector<uint8_t>& in, std:
 
 // out[g, j] = in[g, j mod k] for j < r, item by item as combine_typed walks them (`columns`
 // columns of every output row of one group), with plain or non-temporal stores.
-void moves(const std::vector<uint8_t>& in, std::vector<uint8_t>& out, int64_t groups, int64_t k, int64_t r,
+void moves(const Bytes& in, Bytes& out, int64_t groups, int64_t k, int64_t r,
            int64_t numel, size_t size, int threads, bool streamed, int64_t columns) {
   const int64_t chunks = (numel + columns - 1) / columns;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -220,8 +247,8 @@ int main(int argc, char** argv) {
     const int64_t numel = argc > 7 ? std::atol(argv[7]) : 3 * 224 * 224;
     const int reps = argc > 8 ? std::atoi(argv[8]) : 20;
     if (groups < 1 || k < 1 || r < 1 || threads < 1 || numel < 1 || reps < 1) return usage();
-    const std::vector<uint8_t> in = filled(groups * k * numel, type);
-    std::vector<uint8_t> out(groups * r * numel * type.size);
+    const Bytes in = filled(groups * k * numel, type);
+    Bytes out(groups * r * numel * type.size);
     std::vector<float> coeffs(r * k);
     for (size_t i = 0; i < coeffs.size(); ++i) coeffs[i] = 0.37f + 0.1f * static_cast<float>(i);
     const CombineArgs a{type.code, in.data(), k * numel, numel, nullptr, 0, k, nullptr, 0, 0, 0, coeffs.data(), 0,
@@ -241,8 +268,8 @@ int main(int argc, char** argv) {
     int64_t cols = 1;
     while (cols * cols < k) ++cols;  // ConcatCode's grid: ceil(sqrt(k)) columns
     const int64_t rows = (k + cols - 1) / cols, channels = 3, image = channels * size * size;
-    const std::vector<uint8_t> in = filled(groups * k * image, type);
-    std::vector<uint8_t> out(groups * image * type.size);
+    const Bytes in = filled(groups * k * image, type);
+    Bytes out(groups * image * type.size);
     const ConcatArgs a{type.code, in.data(), k * image, image, nullptr, 0, k, channels, size, size, rows, cols,
                        out.data(), groups, threads};
     char what[192];
@@ -261,8 +288,8 @@ int main(int argc, char** argv) {
     if (groups < 1 || k < 1 || r < 1 || threads < 1 || numel < 1 || reps < 1 || columns < 1 ||
         (stores != "plain" && stores != "streamed"))
       return usage();
-    const std::vector<uint8_t> in = filled(groups * k * numel, type);
-    std::vector<uint8_t> out(groups * r * numel * type.size);
+    const Bytes in = filled(groups * k * numel, type);
+    Bytes out(groups * r * numel * type.size);
     char what[192];
     std::snprintf(what, sizeof what, "moves G=%ld k=%ld r=%ld numel=%ld columns=%ld %s %s threads=%d",
                   static_cast<long>(groups), static_cast<long>(k), static_cast<long>(r), static_cast<long>(numel),
