@@ -75,13 +75,13 @@ def test_many_rows_of_the_same_sources(numel, dtype, poisoned_outputs):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
 @pytest.mark.parametrize("numel", [16 + 8 + 3, 1024 + 16 + 9])
-@pytest.mark.parametrize("num_sources", [1, 2, 7, 8, 9, 16, 17])
+@pytest.mark.parametrize("num_sources", [1, 2, 4, 7, 8, 9, 16, 17])
 def test_rows_sharing_their_sources(num_sources, numel, dtype, poisoned_outputs):
     """Rows with the same non-zero sources are summed together in blocks (the x86 builds:
     up to 8 sources with AVX2, 16 with AVX-512, 16 rows a block; beyond, the passes): 18
     such rows, interleaved with a plain copy and two rows that read a NaN source (one
     besides the others' sources, one instead of source 0: only they may turn NaN); vector
-    steps of 8 and 16 columns with every tail."""
+    steps of 8 and 16 columns (AVX2 bfloat16 rows of up to 4 sources: 16) with every tail."""
     gen = seed("shared", num_sources, numel, str(dtype))
     x = random_inputs((2, num_sources + 1, numel), dtype, gen)
     x[:, num_sources] = float("nan")
