@@ -459,15 +459,16 @@ void concat_typed(const ConcatArgs& a) {
   const int64_t plane = a.height * a.width;
   bool all_pairs = true;
   for (const auto& t : tiles) all_pairs = all_pairs && t.pairs;
-  // Work items. Even pairs (k = 2, 4 on even sizes): one parity row of one channel, its
-  // tiles' images read row by row side by side (several streams keep more reads in
-  // flight). Other windows: one tile of one channel, its image read top to bottom with
-  // software prefetch a few rows ahead (their window arithmetic leaves the hardware
-  // prefetchers behind otherwise).
   // image s of group g, stacked or gathered
   auto image_of = [&](int64_t g, int64_t s) {
     return a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g : inputs + g * a.in_stride_g + s * a.in_stride_s;
   };
+  // Work items. Even pairs (k = 2, 4 on even sizes): one parity row of one channel, its
+  // tiles' images read row by row side by side (several streams keep more reads in
+  // flight). Other windows: one tile of one channel, its image read top to bottom: a row
+  // at a time where the AVX2 builds sum three-apart blocks (three_apart_tile), else the
+  // window's rows side by side with software prefetch a few rows ahead (their window
+  // arithmetic leaves the hardware prefetchers behind otherwise).
   const int64_t tiles_per_image = a.grid_rows * a.grid_cols;
   const int64_t per_channel = all_pairs ? a.height : tiles_per_image;
   const int64_t items = a.groups * a.channels * per_channel;
