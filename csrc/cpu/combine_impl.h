@@ -189,7 +189,6 @@ inline void run_passes(const T* const* active, const typename Element<T>::Acc* w
 template <typename T>
 void combine_typed(const CombineArgs& a) {
   using Acc = typename Element<T>::Acc;
-  const T* inputs = static_cast<const T*>(a.inputs);
   const T* extra = static_cast<const T*>(a.extra);
   const Acc* coeffs = static_cast<const Acc*>(a.coeffs);
   T* out = static_cast<T*>(a.out);
@@ -228,9 +227,7 @@ void combine_typed(const CombineArgs& a) {
       }
       // Row s of this group's sources, from column `begin`.
       auto source = [&](int64_t s) -> const T* {
-        const T* src = s < a.k ? (a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g
-                                          : inputs + g * a.in_stride_g + s * a.in_stride_s)
-                               : extra + g * a.ex_stride_g + (s - a.k) * a.ex_stride_s;
+        const T* src = s < a.k ? group_input<T>(a, g, s) : extra + g * a.ex_stride_g + (s - a.k) * a.ex_stride_s;
         return src + begin;
       };
 #if defined(PK_NATIVE_F16)

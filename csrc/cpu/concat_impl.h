@@ -425,7 +425,6 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
 template <typename T>
 void concat_typed(const ConcatArgs& a) {
   using Acc = typename Element<T>::Acc;
-  const T* inputs = static_cast<const T*>(a.inputs);
   T* out = static_cast<T*>(a.out);
   const AxisMap ys(a.height, a.grid_rows), xs(a.width, a.grid_cols);
   std::vector<Acc> inv_width(a.width);
@@ -459,10 +458,6 @@ void concat_typed(const ConcatArgs& a) {
   const int64_t plane = a.height * a.width;
   bool all_pairs = true;
   for (const auto& t : tiles) all_pairs = all_pairs && t.pairs;
-  // image s of group g, stacked or gathered
-  auto image_of = [&](int64_t g, int64_t s) {
-    return a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g : inputs + g * a.in_stride_g + s * a.in_stride_s;
-  };
   // Work items. Even pairs (k = 2, 4 on even sizes): one parity row of one channel, its
   // tiles' images read row by row side by side (several streams keep more reads in
   // flight). Other windows: one tile of one channel, its image read top to bottom: a row
@@ -504,7 +499,7 @@ void concat_typed(const ConcatArgs& a) {
         const TileColumns<Acc>& cols = tiles[u0];
         const int64_t s = ys.tile[oy0] * a.grid_cols + u0;
         if (!all_pairs && cols.block_count > 0 && s < a.k) {  // the tile's image read once, top to bottom
-          three_apart_tile<T>(plane_dst + oy0 * a.width + (cols.lo - xs.lo.data()), a.width, image_of(g, s) + c * plane,
+          three_apart_tile<T>(plane_dst + oy0 * a.width + (cols.lo - xs.lo.data()), a.width, group_input<T>(a, g, s) + c * plane,
                               a.width, a.height, ys.lo.data(), ys.hi.data(), oy0, oy1, sums.data(), stride, cols);
           continue;
         }
@@ -519,7 +514,7 @@ void concat_typed(const ConcatArgs& a) {
             for (int64_t o = 0; o < cols.count; ++o) Element<T>::store(tile_dst + o, Acc(0));
             continue;
           }
-          tile_row<T>(tile_dst, acc.data(), sums.data(), stride, image_of(g, s) + c * plane, a.width, a.height,
+          tile_row<T>(tile_dst, acc.data(), sums.data(), stride, group_input<T>(a, g, s) + c * plane, a.width, a.height,
                       ys.lo[oy], ys.hi[oy], cols);
         }
       }

@@ -169,6 +169,14 @@ inline void store_row(T* __restrict dst, const typename Element<T>::Acc* __restr
   for (; i < n; ++i) Element<T>::store(dst + i, src[i]);
 }
 
+// Input s of group g (CombineArgs, ConcatArgs): stacked at inputs + g * in_stride_g +
+// s * in_stride_s, or, with an index, gathered at inputs + index[g * k + s] * in_stride_g.
+template <typename T, typename Args>
+inline const T* group_input(const Args& a, int64_t g, int64_t s) {
+  const T* inputs = static_cast<const T*>(a.inputs);
+  return a.index ? inputs + a.index[g * a.k + s] * a.in_stride_g : inputs + g * a.in_stride_g + s * a.in_stride_s;
+}
+
 template <typename T> struct TypeTag { using type = T; };
 
 // kernel(TypeTag<T>{}) for the element type T of a DType code; std::invalid_argument
