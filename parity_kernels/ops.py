@@ -20,7 +20,7 @@ warning.
 
 Registration: ``torch.library.Library`` define/impl with ``register_fake`` and
 ``register_autograd``. ``torch.library.custom_op`` would do the same with about 25 us more
-Python per call (its wrappers; PyTorch issue 139500), measured here: see bench/RESULTS.md.
+Python per call (its wrappers; PyTorch issue 139500), measured here: bench/NOTES.md.
 """
 
 from __future__ import annotations

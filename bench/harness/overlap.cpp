@@ -8,7 +8,7 @@
 //
 // Prints memory_over_sum = time from memory / (read alone + arithmetic alone): near 1.0
 // means they add (no overlap), near max/sum that they overlap. ConcatCode's windowed
-// kernel (bench/RESULTS.md) reads a few rows and then computes on them: large bursts.
+// kernel (bench/NOTES.md) reads a few rows and then computes on them: large bursts.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -243,7 +243,7 @@ inline void three_apart_windows(T* __restrict dst, const float* __restrict sums,
 // order, which the hardware prefetchers follow (16 x 8 x 3 x 224 x 224 float32, 2
 // threads: 61-65 % -> 84-93 % of a copy). Half precision, where the arithmetic leaves
 // the memory idle longer, also prefetches 8 rows ahead (72-79 % -> 81-87 %; float32 with
-// it: 84-86 %). bench/RESULTS.md, "ConcatCode k = 8 read as one stream".
+// it: 84-86 %). bench/NOTES.md, "ConcatCode k = 8 read as one stream".
 template <typename T>
 inline void three_apart_tile(T* __restrict dst, int64_t out_width, const T* __restrict channel, int64_t width,
                              int64_t height, const int64_t* ylo, const int64_t* yhi, int64_t oy0, int64_t oy1,
@@ -351,7 +351,7 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
   if (cols.pairs) {
 #if defined(PK_NATIVE_F16)
     // float32 windows taller than a row measured faster summed row by row into acc
-    // (bench/RESULTS.md, "ConcatCode summed in registers")
+    // (bench/NOTES.md, "ConcatCode summed in registers")
     if constexpr (kLoad8<T>) {
       if (y1 - y0 == 1 || !std::is_same_v<T, float>) {
         pair_windows<T>(dst, channel + y0 * width + cols.lo[0], width, y1 - y0, cols);

@@ -6,7 +6,7 @@
 // Here each vector of columns of every source is loaded and converted once, held in
 // registers, and every row of the block is summed from them and stored: dense codes
 // (Berrut, Cauchy, decode's rebuilt rows) do a fraction of the loads and conversions.
-// Measured against the passes in RESULTS ("Rows that share their sources").
+// Measured against the passes in bench/NOTES.md ("Rows that share their sources").
 #pragma once
 
 #include <cstdint>
@@ -84,7 +84,7 @@ constexpr int kSharedRows = 16;
 // the search (rows x kSharedScan x sources a work item) when many rows differ.
 constexpr int64_t kSharedScan = 64;
 // How far ahead of the loads each source is prefetched into L1: the hardware prefetchers
-// alone left the sources' next lines late (RESULTS, "Rows that share their sources").
+// alone left the sources' next lines late (bench/NOTES.md, "Rows that share their sources").
 constexpr int kPrefetchBytes = 512;
 
 #if !defined(PK_AVX512)
