@@ -191,6 +191,19 @@ def test_large_aligned_rows_stream(name, poisoned_outputs):
     assert_matches(parity, reference.encode(x, code), term_scale(x, code.encode_matrix()), torch.float32)
 
 
+@pytest.mark.parametrize("name, k, r, numel", [("berrut", 8, 2, 2**18), ("sum", 4, 1, 2**21 + 13)],
+                         ids=["berrut-8-10", "sum-4-tail"])
+def test_large_aligned_rows_stream_whole_lines(name, k, r, numel, poisoned_outputs):
+    """Streamed float32 rows are written a 64-byte line at a time (the AVX2 build: two
+    stores): ten rows summed together (Berrut(8, 10), 10 MB of parity), and one row whose
+    last work item ends 13 columns in (the 8-column and single-column tails)."""
+    code = make_code(name, k, r)
+    x = torch.randn(1, k, numel)
+    parity = pk.encode(x, code)
+    assert parity.shape == (1, code.num_coded, numel)
+    assert_matches(parity, reference.encode(x, code), term_scale(x, code.encode_matrix()), torch.float32)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["float32", "float16"])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("name", ["sum", "cauchy", "berrut"])
