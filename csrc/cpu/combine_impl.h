@@ -39,7 +39,7 @@ constexpr int kMaxSources = 16;   // active sources gathered before a round of p
 // Not float16/bfloat16 rows that are summed: they cost more arithmetic per byte, and
 // there the core waiting on each burst of non-temporal stores cost more than the reads
 // it saved (bench/harness/kernel_ratio, bench/NOTES.md); their copied rows still stream. float32
-// rows summed together stream when every row of the block starts on a vector boundary.
+// rows summed together stream when every row of the block starts on a 64-byte line.
 constexpr int64_t kStreamBytes = 8 << 20;
 // Calls moving fewer bytes than this run on one thread.
 constexpr int64_t kParallelBytes = 1 << 20;

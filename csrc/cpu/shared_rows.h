@@ -93,13 +93,23 @@ constexpr int kPrefetchBytes = 512;
 constexpr int kBf16PairSources = 4;
 #endif
 
+// w[0] * x[0] + ... + w[K-1] * x[K-1], summed in the order of i (always inlined: the
+// compiler keeps x in registers only so).
+template <int K>
+__attribute__((always_inline)) inline Lanes row_sum(const float* w, const Lanes* x) {
+  Lanes sum = times(w[0], x[0]);
+#pragma GCC unroll 16
+  for (int i = 1; i < K; ++i) sum = times_plus(w[i], x[i], sum);
+  return sum;
+}
+
 // Whether shared_rows handles elements of type T (float accumulates them all).
 template <typename T>
 constexpr bool kSharesRows = std::is_same_v<T, float> || std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
 
 // dst[j][t] = sum_{i < K} c[j * K + i] * src[i][t] for j < rows, t < len, summed in the
 // order of i in float and rounded to T once. Stream (float only, every dst[j] aligned to a
-// vector): the vector steps' stores bypass the caches.
+// 64-byte line): the vector steps' stores bypass the caches.
 template <typename T, int K, bool Stream = false>
 void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, int64_t len) {
   int64_t t = 0;
@@ -138,23 +148,14 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
       Lanes x[K];
 #pragma GCC unroll 16
       for (int i = 0; i < K; ++i) x[i] = load_lanes(src[i] + t);
-      for (int j = 0; j < rows; ++j) {
-        const float* w = c + j * K;
-        Lanes sum = times(w[0], x[0]);
-#pragma GCC unroll 16
-        for (int i = 1; i < K; ++i) sum = times_plus(w[i], x[i], sum);
-        low[j] = sum;
-      }
+      for (int j = 0; j < rows; ++j) low[j] = row_sum<K>(c + j * K, x);
 #pragma GCC unroll 16
       for (int i = 0; i < K; ++i) {
         x[i] = load_lanes(src[i] + t + kLanes);
         _mm_prefetch(reinterpret_cast<const char*>(src[i] + t) + kPrefetchBytes, _MM_HINT_T0);  // a line a step
       }
       for (int j = 0; j < rows; ++j) {
-        const float* w = c + j * K;
-        Lanes sum = times(w[0], x[0]);
-#pragma GCC unroll 16
-        for (int i = 1; i < K; ++i) sum = times_plus(w[i], x[i], sum);
+        const Lanes sum = row_sum<K>(c + j * K, x);
         stream_lanes(dst[j] + t, low[j]);
         stream_lanes(dst[j] + t + kLanes, sum);
       }
@@ -169,10 +170,7 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
       _mm_prefetch(reinterpret_cast<const char*>(src[i] + t) + kPrefetchBytes, _MM_HINT_T0);
     }
     for (int j = 0; j < rows; ++j) {
-      const float* w = c + j * K;
-      Lanes sum = times(w[0], x[0]);
-#pragma GCC unroll 16
-      for (int i = 1; i < K; ++i) sum = times_plus(w[i], x[i], sum);
+      const Lanes sum = row_sum<K>(c + j * K, x);
       if constexpr (Stream) {
         stream_lanes(dst[j] + t, sum);
       } else {
