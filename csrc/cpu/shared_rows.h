@@ -91,6 +91,9 @@ constexpr int kPrefetchBytes = 512;
 // Sources up to which the AVX2 build's bfloat16 rows step 16 columns at a time: two
 // vectors a source, two for the sum, in 16 registers.
 constexpr int kBf16PairSources = 4;
+// Sources from which the AVX2 build's rows step 16 columns at a time in two halves of the
+// sources (see shared_rows).
+constexpr int kHalvedSources = 6;
 #endif
 
 // w[0] * x[0] + ... + w[K-1] * x[K-1], summed in the order of i (always inlined: the
@@ -102,6 +105,31 @@ __attribute__((always_inline)) inline Lanes row_sum(const float* w, const Lanes*
   for (int i = 1; i < K; ++i) sum = times_plus(w[i], x[i], sum);
   return sum;
 }
+
+#if !defined(PK_AVX512)
+// lo[i], hi[i] = columns [t, t + 8) and [t + 8, t + 16) of src[i] as floats, i < N, each
+// source prefetched kPrefetchBytes ahead.
+template <typename T, int N>
+__attribute__((always_inline)) inline void load_pairs(const T* const* src, int64_t t, Lanes* lo, Lanes* hi) {
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) {
+    lo[i] = load_lanes(src[i] + t);
+    hi[i] = load_lanes(src[i] + t + kLanes);
+    _mm_prefetch(reinterpret_cast<const char*>(src[i] + t) + kPrefetchBytes, _MM_HINT_T0);
+  }
+}
+
+// s0 += w[i] * lo[i] and s1 += w[i] * hi[i] for i < N, in the order of i.
+template <int N>
+__attribute__((always_inline)) inline void add_pairs(const float* w, const Lanes* lo, const Lanes* hi, Lanes& s0,
+                                                     Lanes& s1) {
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) {
+    s0 = times_plus(w[i], lo[i], s0);
+    s1 = times_plus(w[i], hi[i], s1);
+  }
+}
+#endif
 
 // Whether shared_rows handles elements of type T (float accumulates them all).
 template <typename T>
@@ -134,6 +162,40 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
           sum_hi = times_plus(w[i], hi[i], sum_hi);
         }
         store16_bf16(dst[j] + t, sum_lo, sum_hi);
+      }
+    }
+  }
+  if constexpr (K >= kHalvedSources && !Stream) {
+    // 16 columns a step: the first half of the sources (two vectors each in registers)
+    // summed into every row, those sums kept, then the second half added and the rows
+    // stored. Each coefficient is broadcast once for 16 columns, not 8: k = 8, r = 10
+    // loaded 98 values per 8 columns (8 sources, then per row 8 coefficients and the row's
+    // pointer), now 63. One thread in L2: float16 83-104 -> 44-54 us, bfloat16 100-105 ->
+    // 56, float32 63-79 -> 41-43 (rows 4 KB apart, as the 224 x 224 images' are); the
+    // bench capped at AVX2: Berrut k = 8 encode float16 70 -> 88 % of a copy, bfloat16 57 ->
+    // 73, decode bfloat16 63 -> 77.5 (bench/NOTES.md, "AVX2 build: ..."). The sums add in
+    // the order of the sources, as below.
+    constexpr int A = K / 2, B = K - A;
+    for (; t + 2 * kLanes <= len; t += 2 * kLanes) {
+      Lanes partial[kSharedRows][2];
+      {
+        Lanes lo[A], hi[A];
+        load_pairs<T, A>(src, t, lo, hi);
+        for (int j = 0; j < rows; ++j) {
+          const float* w = c + j * K;
+          Lanes s0 = times(w[0], lo[0]), s1 = times(w[0], hi[0]);
+          add_pairs<A - 1>(w + 1, lo + 1, hi + 1, s0, s1);
+          partial[j][0] = s0;
+          partial[j][1] = s1;
+        }
+      }
+      Lanes lo[B], hi[B];
+      load_pairs<T, B>(src + A, t, lo, hi);
+      for (int j = 0; j < rows; ++j) {
+        Lanes s0 = partial[j][0], s1 = partial[j][1];
+        add_pairs<B>(c + j * K + A, lo, hi, s0, s1);
+        store_lanes(dst[j] + t, s0);
+        store_lanes(dst[j] + t + kLanes, s1);
       }
     }
   }
