@@ -173,8 +173,8 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
     // pointer), now 63. One thread in L2: float16 83-104 -> 44-54 us, bfloat16 100-105 ->
     // 56, float32 63-79 -> 41-43 (rows 4 KB apart, as the 224 x 224 images' are); the
     // bench capped at AVX2: Berrut k = 8 encode float16 70 -> 88 % of a copy, bfloat16 57 ->
-    // 73, decode bfloat16 63 -> 77.5 (bench/NOTES.md, "AVX2 build: ..."). The sums add in
-    // the order of the sources, as below.
+    // 73, decode bfloat16 63 -> 77.5 (bench/NOTES.md, "AVX2 build: rows of many sources in
+    // two halves"). The sums add in the order of the sources, as below.
     constexpr int A = K / 2, B = K - A;
     for (; t + 2 * kLanes <= len; t += 2 * kLanes) {
       Lanes partial[kSharedRows][2];
