@@ -107,14 +107,18 @@ __attribute__((always_inline)) inline Lanes row_sum(const float* w, const Lanes*
 }
 
 #if !defined(PK_AVX512)
-// lo[i], hi[i] = columns [t, t + 8) and [t + 8, t + 16) of src[i] as floats, i < N, each
-// source prefetched kPrefetchBytes ahead.
+// lo[i], hi[i] = columns [t, t + 8) and [t + 8, t + 16) of src[i] as floats, i < N (bfloat16:
+// the 16 columns in load16_bf16's lane order), each source prefetched kPrefetchBytes ahead.
 template <typename T, int N>
 __attribute__((always_inline)) inline void load_pairs(const T* const* src, int64_t t, Lanes* lo, Lanes* hi) {
 #pragma GCC unroll 16
   for (int i = 0; i < N; ++i) {
-    lo[i] = load_lanes(src[i] + t);
-    hi[i] = load_lanes(src[i] + t + kLanes);
+    if constexpr (std::is_same_v<T, BFloat16>) {  // one load, lanes in load16_bf16's order
+      load16_bf16(src[i] + t, lo[i], hi[i]);
+    } else {
+      lo[i] = load_lanes(src[i] + t);
+      hi[i] = load_lanes(src[i] + t + kLanes);
+    }
     _mm_prefetch(reinterpret_cast<const char*>(src[i] + t) + kPrefetchBytes, _MM_HINT_T0);
   }
 }
@@ -194,8 +198,12 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
       for (int j = 0; j < rows; ++j) {
         Lanes s0 = partial[j][0], s1 = partial[j][1];
         add_pairs<B>(c + j * K + A, lo, hi, s0, s1);
-        store_lanes(dst[j] + t, s0);
-        store_lanes(dst[j] + t + kLanes, s1);
+        if constexpr (std::is_same_v<T, BFloat16>) {  // load_pairs' lane order back, one pack
+          store16_bf16(dst[j] + t, s0, s1);
+        } else {
+          store_lanes(dst[j] + t, s0);
+          store_lanes(dst[j] + t + kLanes, s1);
+        }
       }
     }
   }
