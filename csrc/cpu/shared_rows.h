@@ -151,25 +151,17 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
     // rounded back by one pack (load16_bf16 / store16_bf16 keep the lanes' order between
     // them), against two widenings and two packs with a permute per 16 in 8-lane steps
     for (; t + 16 <= len; t += 16) {
-      __m256 lo[K], hi[K];
-#pragma GCC unroll 4
-      for (int i = 0; i < K; ++i) {
-        load16_bf16(src[i] + t, lo[i], hi[i]);
-        _mm_prefetch(reinterpret_cast<const char*>(src[i] + t) + kPrefetchBytes, _MM_HINT_T0);
-      }
+      Lanes lo[K], hi[K];
+      load_pairs<T, K>(src, t, lo, hi);
       for (int j = 0; j < rows; ++j) {
         const float* w = c + j * K;
-        __m256 sum_lo = times(w[0], lo[0]), sum_hi = times(w[0], hi[0]);
-#pragma GCC unroll 4
-        for (int i = 1; i < K; ++i) {
-          sum_lo = times_plus(w[i], lo[i], sum_lo);
-          sum_hi = times_plus(w[i], hi[i], sum_hi);
-        }
-        store16_bf16(dst[j] + t, sum_lo, sum_hi);
+        Lanes s0 = times(w[0], lo[0]), s1 = times(w[0], hi[0]);
+        add_pairs<K - 1>(w + 1, lo + 1, hi + 1, s0, s1);
+        store16_bf16(dst[j] + t, s0, s1);
       }
     }
   }
-  if constexpr (K >= kHalvedSources && !Stream) {
+  if constexpr (K >= kHalvedSources) {
     // 16 columns a step: the first half of the sources (two vectors each in registers)
     // summed into every row, those sums kept, then the second half added and the rows
     // stored. Each coefficient is broadcast once for 16 columns, not 8: k = 8, r = 10
@@ -198,7 +190,10 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
       for (int j = 0; j < rows; ++j) {
         Lanes s0 = partial[j][0], s1 = partial[j][1];
         add_pairs<B>(c + j * K + A, lo, hi, s0, s1);
-        if constexpr (std::is_same_v<T, BFloat16>) {  // load_pairs' lane order back, one pack
+        if constexpr (Stream) {  // the row's line whole, as below
+          stream_lanes(dst[j] + t, s0);
+          stream_lanes(dst[j] + t + kLanes, s1);
+        } else if constexpr (std::is_same_v<T, BFloat16>) {  // load_pairs' lane order back, one pack
           store16_bf16(dst[j] + t, s0, s1);
         } else {
           store_lanes(dst[j] + t, s0);
@@ -207,12 +202,12 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
       }
     }
   }
-  if constexpr (Stream) {
+  if constexpr (Stream && K < kHalvedSources) {
     // 16 columns a step, each row's 64-byte line stored whole by two non-temporal stores
-    // one after the other (rows aligned to 64 bytes: can_stream_rows). Stored 8 columns a
-    // step, every row's line waits half written while the other rows are stored; past ~8
-    // rows the write-combining buffers flush lines half full (k = 8, r = 10 float32:
-    // 3.5x the time of this)
+    // one after the other (rows aligned to 64 bytes: can_stream_rows), as the halves above
+    // store theirs. Stored 8 columns a step, every row's line waits half written while the
+    // other rows are stored; past ~8 rows the write-combining buffers flush lines half full
+    // (k = 8, r = 10 float32: 3.5x the time of 16 columns a step)
     for (; t + 2 * kLanes <= len; t += 2 * kLanes) {
       Lanes low[kSharedRows];
       Lanes x[K];
