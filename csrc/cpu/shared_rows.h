@@ -133,6 +133,15 @@ __attribute__((always_inline)) inline void add_pairs(const float* w, const Lanes
     s1 = times_plus(w[i], hi[i], s1);
   }
 }
+
+// s0 = sum of w[i] * lo[i] and s1 = sum of w[i] * hi[i] over i < N, in the order of i.
+template <int N>
+__attribute__((always_inline)) inline void sum_pairs(const float* w, const Lanes* lo, const Lanes* hi, Lanes& s0,
+                                                     Lanes& s1) {
+  s0 = times(w[0], lo[0]);
+  s1 = times(w[0], hi[0]);
+  add_pairs<N - 1>(w + 1, lo + 1, hi + 1, s0, s1);
+}
 #endif
 
 // Whether shared_rows handles elements of type T (float accumulates them all).
@@ -154,9 +163,8 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
       Lanes lo[K], hi[K];
       load_pairs<T, K>(src, t, lo, hi);
       for (int j = 0; j < rows; ++j) {
-        const float* w = c + j * K;
-        Lanes s0 = times(w[0], lo[0]), s1 = times(w[0], hi[0]);
-        add_pairs<K - 1>(w + 1, lo + 1, hi + 1, s0, s1);
+        Lanes s0, s1;
+        sum_pairs<K>(c + j * K, lo, hi, s0, s1);
         store16_bf16(dst[j] + t, s0, s1);
       }
     }
@@ -177,13 +185,7 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
       {
         Lanes lo[A], hi[A];
         load_pairs<T, A>(src, t, lo, hi);
-        for (int j = 0; j < rows; ++j) {
-          const float* w = c + j * K;
-          Lanes s0 = times(w[0], lo[0]), s1 = times(w[0], hi[0]);
-          add_pairs<A - 1>(w + 1, lo + 1, hi + 1, s0, s1);
-          partial[j][0] = s0;
-          partial[j][1] = s1;
-        }
+        for (int j = 0; j < rows; ++j) sum_pairs<A>(c + j * K, lo, hi, partial[j][0], partial[j][1]);
       }
       Lanes lo[B], hi[B];
       load_pairs<T, B>(src + A, t, lo, hi);
