@@ -142,6 +142,21 @@ __attribute__((always_inline)) inline void sum_pairs(const float* w, const Lanes
   s1 = times(w[0], hi[0]);
   add_pairs<N - 1>(w + 1, lo + 1, hi + 1, s0, s1);
 }
+
+// s0, s1 (load_pairs' order) stored to dst[0..16): streamed one after the other (a whole
+// line), bfloat16 by one pack, else as two vectors.
+template <typename T, bool Stream>
+__attribute__((always_inline)) inline void store_pairs(T* dst, Lanes s0, Lanes s1) {
+  if constexpr (Stream) {
+    stream_lanes(dst, s0);
+    stream_lanes(dst + kLanes, s1);
+  } else if constexpr (std::is_same_v<T, BFloat16>) {
+    store16_bf16(dst, s0, s1);
+  } else {
+    store_lanes(dst, s0);
+    store_lanes(dst + kLanes, s1);
+  }
+}
 #endif
 
 // Whether shared_rows handles elements of type T (float accumulates them all).
@@ -155,17 +170,23 @@ template <typename T, int K, bool Stream = false>
 void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, int64_t len) {
   int64_t t = 0;
 #if !defined(PK_AVX512)
-  if constexpr (std::is_same_v<T, BFloat16> && K <= kBf16PairSources) {
-    // 16 columns a step: each source widened from one load by interleaving zeros, each row
-    // rounded back by one pack (load16_bf16 / store16_bf16 keep the lanes' order between
-    // them), against two widenings and two packs with a permute per 16 in 8-lane steps
-    for (; t + 16 <= len; t += 16) {
+  if constexpr ((std::is_same_v<T, BFloat16> && K <= kBf16PairSources) || (Stream && K < kHalvedSources)) {
+    // 16 columns a step, two vectors a source in registers. bfloat16: each source widened
+    // from one load by interleaving zeros, each row rounded back by one pack (load16_bf16 /
+    // store16_bf16 keep the lanes' order between them), against two widenings and two
+    // packs with a permute per 16 in 8-lane steps. Streamed: each row's 64-byte line stored
+    // whole by two non-temporal stores one after the other (rows aligned to 64 bytes:
+    // can_stream_rows), as the halves below store theirs. Stored 8 columns a step, every
+    // row's line waits half written while the other rows are stored; past ~8 rows the
+    // write-combining buffers flush lines half full (k = 8, r = 10 float32: 3.5x the time
+    // of 16 columns a step).
+    for (; t + 2 * kLanes <= len; t += 2 * kLanes) {
       Lanes lo[K], hi[K];
       load_pairs<T, K>(src, t, lo, hi);
       for (int j = 0; j < rows; ++j) {
         Lanes s0, s1;
         sum_pairs<K>(c + j * K, lo, hi, s0, s1);
-        store16_bf16(dst[j] + t, s0, s1);
+        store_pairs<T, Stream>(dst[j] + t, s0, s1);
       }
     }
   }
@@ -192,39 +213,7 @@ void shared_rows(T* const* dst, const T* const* src, const float* c, int rows, i
       for (int j = 0; j < rows; ++j) {
         Lanes s0 = partial[j][0], s1 = partial[j][1];
         add_pairs<B>(c + j * K + A, lo, hi, s0, s1);
-        if constexpr (Stream) {  // the row's line whole, as below
-          stream_lanes(dst[j] + t, s0);
-          stream_lanes(dst[j] + t + kLanes, s1);
-        } else if constexpr (std::is_same_v<T, BFloat16>) {  // load_pairs' lane order back, one pack
-          store16_bf16(dst[j] + t, s0, s1);
-        } else {
-          store_lanes(dst[j] + t, s0);
-          store_lanes(dst[j] + t + kLanes, s1);
-        }
-      }
-    }
-  }
-  if constexpr (Stream && K < kHalvedSources) {
-    // 16 columns a step, each row's 64-byte line stored whole by two non-temporal stores
-    // one after the other (rows aligned to 64 bytes: can_stream_rows), as the halves above
-    // store theirs. Stored 8 columns a step, every row's line waits half written while the
-    // other rows are stored; past ~8 rows the write-combining buffers flush lines half full
-    // (k = 8, r = 10 float32: 3.5x the time of 16 columns a step)
-    for (; t + 2 * kLanes <= len; t += 2 * kLanes) {
-      Lanes low[kSharedRows];
-      Lanes x[K];
-#pragma GCC unroll 16
-      for (int i = 0; i < K; ++i) x[i] = load_lanes(src[i] + t);
-      for (int j = 0; j < rows; ++j) low[j] = row_sum<K>(c + j * K, x);
-#pragma GCC unroll 16
-      for (int i = 0; i < K; ++i) {
-        x[i] = load_lanes(src[i] + t + kLanes);
-        _mm_prefetch(reinterpret_cast<const char*>(src[i] + t) + kPrefetchBytes, _MM_HINT_T0);  // a line a step
-      }
-      for (int j = 0; j < rows; ++j) {
-        const Lanes sum = row_sum<K>(c + j * K, x);
-        stream_lanes(dst[j] + t, low[j]);
-        stream_lanes(dst[j] + t + kLanes, sum);
+        store_pairs<T, Stream>(dst[j] + t, s0, s1);
       }
     }
   }
