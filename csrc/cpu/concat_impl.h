@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
@@ -141,22 +142,22 @@ struct Columns24 {
 };
 
 // The 8 window sums [3i, 3i + window), i < 8, window 3 or 4, from the column sums c of
-// columns 0..23 and column24 (every lane: column 24's sum; window 4 only): columns 3i,
-// 3i + 1 and 3i + 2 de-interleaved in registers (two blends and one permute each; column
-// 3i lies in lanes 0, 3, 6 of v0, 1, 4, 7 of v1, 2, 5 of v2), column 3i + 3 the first of
-// them moved down a lane with column 24 last. Each window adds exactly its own columns.
-inline __m256 three_apart_windows8(const Columns24& c, __m256 column24, int64_t window) {
+// columns 0..23 and tail, those of columns 17..24 (window 4 only; its last lane is column
+// 24): columns 3i, 3i + 1 and 3i + 2 de-interleaved in registers (two blends and one
+// permute each; column 3i lies in lanes 0, 3, 6 of v0, 1, 4, 7 of v1, 2, 5 of v2), column
+// 3i + 3 the first of them moved down a lane with column 24 last. Each window adds exactly
+// its own columns.
+inline __m256 three_apart_windows8(const Columns24& c, __m256 tail, int64_t window) {
   const __m256 first = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(c.v0, c.v1, 0x92), c.v2, 0x24),
                                                 _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
   const __m256 second = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(c.v0, c.v1, 0x24), c.v2, 0x49),
                                                  _mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6));
   const __m256 third = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(c.v0, c.v1, 0x49), c.v2, 0x92),
                                                 _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
-  const __m256 sum = _mm256_add_ps(_mm256_add_ps(first, second), third);
-  if (window == 3) return sum;
+  if (window == 3) return _mm256_add_ps(_mm256_add_ps(first, second), third);
   const __m256 fourth =
-      _mm256_blend_ps(_mm256_permutevar8x32_ps(first, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7)), column24, 0x80);
-  return _mm256_add_ps(sum, fourth);
+      _mm256_blend_ps(_mm256_permutevar8x32_ps(first, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7)), tail, 0x80);
+  return _mm256_add_ps(_mm256_add_ps(first, second), _mm256_add_ps(third, fourth));  // two adds deep
 }
 
 // Rows read ahead of the one being summed, in half precision (see three_apart_tile).
@@ -167,27 +168,32 @@ constexpr int64_t kStreamPrefetchRows = std::is_same_v<T, float> ? 0 : 8;
 // widened once; row + prefetch_stride (0: nothing) prefetched a line at a time.
 template <typename T, bool Add>
 inline void add_row(float* __restrict sums, const T* __restrict row, int64_t span, int64_t prefetch_stride) {
-  int64_t x = 0;
-  for (; x + 8 <= span; x += 8) {
-    if (prefetch_stride != 0 && (x * static_cast<int64_t>(sizeof(T))) % 64 == 0)
-      __builtin_prefetch(row + prefetch_stride + x);
+  auto add8 = [&](int64_t x) {
     const __m256 v = load8(row + x);
     _mm256_storeu_ps(sums + x, Add ? _mm256_add_ps(_mm256_loadu_ps(sums + x), v) : v);
+  };
+  constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
+  int64_t x = 0;
+  for (; x + kLine <= span; x += kLine) {
+    if (prefetch_stride != 0) __builtin_prefetch(row + prefetch_stride + x);
+#pragma GCC unroll 4
+    for (int64_t i = 0; i < kLine; i += 8) add8(x + i);
   }
+  if (prefetch_stride != 0 && x < span) __builtin_prefetch(row + prefetch_stride + x);
+  for (; x + 8 <= span; x += 8) add8(x);
   for (; x < span; ++x) sums[x] = Add ? sums[x] + Element<T>::load(row + x) : Element<T>::load(row + x);
 }
 
 // One parity row of a tile with three-apart blocks: dst[o] = (sums of the window's rows
 // above its last (HasSums; none for a window one row tall) + its last row `last`) over
-// columns [lo[o], hi[o]) / (rows x width), each block's 8 windows in registers, the loose
-// ones one by one. With KeepLast, `kept` gets the last row widened (every column of the
-// span: blocks and loose windows cover it), for the next window that starts on it.
+// columns [lo[o], hi[o]) x scale[o] (1 / (rows x width)), each block's 8 windows in
+// registers, the loose ones one by one. With KeepLast, `kept` gets the last row widened
+// (every column of the span: blocks and loose windows cover it), for the next window
+// that starts on it.
 template <typename T, bool HasSums, bool KeepLast>
 inline void three_apart_windows(T* __restrict dst, const float* __restrict sums, const T* __restrict last,
-                                float* __restrict kept, int64_t rows, int64_t prefetch_stride,
+                                float* __restrict kept, const float* __restrict scale, int64_t prefetch_stride,
                                 const TileColumns<float>& cols) {
-  const float inv_height = 1.0f / static_cast<float>(rows);
-  const __m256 inv_height8 = _mm256_set1_ps(inv_height);
   const int64_t x0 = cols.lo[0];
   for (int64_t b = 0; b < cols.block_count; ++b) {
     const ThreeApartBlock block = cols.blocks[b];
@@ -208,15 +214,14 @@ inline void three_apart_windows(T* __restrict dst, const float* __restrict sums,
       c = {_mm256_add_ps(_mm256_loadu_ps(sums + x), row.v0), _mm256_add_ps(_mm256_loadu_ps(sums + x + 8), row.v1),
            _mm256_add_ps(_mm256_loadu_ps(sums + x + 16), row.v2)};
     }
-    __m256 column24 = _mm256_setzero_ps();
-    if (block.width == 4) {
-      const float last24 = Element<T>::load(last + x + 24);
-      if constexpr (KeepLast) kept[x + 24] = last24;
-      column24 = _mm256_set1_ps(HasSums ? sums[x + 24] + last24 : last24);
+    __m256 tail = _mm256_setzero_ps();
+    if (block.width == 4) {  // columns 17..24, for column 24 (vector loads: no scalar path)
+      const __m256 tail_row = load8(last + x + 17);
+      if constexpr (KeepLast) _mm256_storeu_ps(kept + x + 17, tail_row);
+      tail = HasSums ? _mm256_add_ps(_mm256_loadu_ps(sums + x + 17), tail_row) : tail_row;
     }
-    const __m256 windows = three_apart_windows8(c, column24, block.width);
-    store8(dst + block.first,
-           _mm256_mul_ps(_mm256_mul_ps(windows, inv_height8), _mm256_loadu_ps(cols.inv_width + block.first)));
+    const __m256 windows = three_apart_windows8(c, tail, block.width);
+    store8(dst + block.first, _mm256_mul_ps(windows, _mm256_loadu_ps(scale + block.first)));
   }
   for (int64_t i = 0; i < cols.loose_count; ++i) {
     const int64_t o = cols.loose[i];
@@ -226,7 +231,7 @@ inline void three_apart_windows(T* __restrict dst, const float* __restrict sums,
       if constexpr (KeepLast) kept[x] = element;
       sum += HasSums ? sums[x] + element : element;
     }
-    Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
+    Element<T>::store(dst + o, sum * scale[o]);
   }
 }
 
@@ -235,8 +240,9 @@ inline void three_apart_windows(T* __restrict dst, const float* __restrict sums,
 // a row at a time: each window's rows above its last are added into a float row of
 // column sums (add_row); its last row is added where the windows are summed
 // (three_apart_windows), and kept, widened, when the next window starts on it (windows
-// ylo/yhi overlap by at most one row: ceil(x) - floor(x) <= 1). `scratch`: two rows of
-// at least the tile's span, for the window being summed and the next.
+// ylo/yhi overlap by at most one row: ceil(x) - floor(x) <= 1). `scratch`: three rows of
+// at least the tile's span: the window being summed, the next, and the windows' scales
+// (1 / (rows x width), remade when the height changes).
 //
 // Against summing each block's columns down the window's rows (3-4 rows read side by
 // side, the rows two windows share read twice): the reads are one stream in memory
@@ -251,7 +257,14 @@ inline void three_apart_tile(T* __restrict dst, int64_t out_width, const T* __re
   const int64_t x0 = cols.lo[0], span = cols.hi[cols.count - 1] - x0;
   const T* image = channel + x0;
   auto ahead = [&](int64_t y) { return y + kStreamPrefetchRows<T> < height ? kStreamPrefetchRows<T> * width : 0; };
+  float* scale = scratch + 2 * scratch_stride;
+  int64_t scale_rows = 0;
   for (int64_t o = oy0; o < oy1; ++o) {
+    if (yhi[o] - ylo[o] != scale_rows) {
+      scale_rows = yhi[o] - ylo[o];
+      const float inv_height = 1.0f / static_cast<float>(scale_rows);
+      for (int64_t i = 0; i < cols.count; ++i) scale[i] = inv_height * cols.inv_width[i];
+    }
     float* sums = scratch + (o & 1) * scratch_stride;  // holds the shared first row, if any
     float* next = scratch + ((o + 1) & 1) * scratch_stride;
     const bool first_kept = o > oy0 && ylo[o] < yhi[o - 1];
@@ -271,14 +284,14 @@ inline void three_apart_tile(T* __restrict dst, int64_t out_width, const T* __re
     const int64_t stride = ahead(last);
     if (has_sums) {
       if (last_shared) {
-        three_apart_windows<T, true, true>(row_dst, sums, last_row, next, yhi[o] - ylo[o], stride, cols);
+        three_apart_windows<T, true, true>(row_dst, sums, last_row, next, scale, stride, cols);
       } else {
-        three_apart_windows<T, true, false>(row_dst, sums, last_row, next, yhi[o] - ylo[o], stride, cols);
+        three_apart_windows<T, true, false>(row_dst, sums, last_row, next, scale, stride, cols);
       }
     } else if (last_shared) {
-      three_apart_windows<T, false, true>(row_dst, sums, last_row, next, yhi[o] - ylo[o], stride, cols);
+      three_apart_windows<T, false, true>(row_dst, sums, last_row, next, scale, stride, cols);
     } else {
-      three_apart_windows<T, false, false>(row_dst, sums, last_row, next, yhi[o] - ylo[o], stride, cols);
+      three_apart_windows<T, false, false>(row_dst, sums, last_row, next, scale, stride, cols);
     }
   }
 }
@@ -510,8 +523,8 @@ void concat_typed(const ConcatArgs& a) {
           const TileColumns<Acc>& cols = tiles[u];
           T* tile_dst = plane_dst + oy * a.width + (cols.lo - xs.lo.data());
           const int64_t s = ys.tile[oy] * a.grid_cols + u;
-          if (s >= a.k) {  // the grid's spare tiles stay black
-            for (int64_t o = 0; o < cols.count; ++o) Element<T>::store(tile_dst + o, Acc(0));
+          if (s >= a.k) {  // the grid's spare tiles stay black (zero bits in every dtype)
+            std::memset(tile_dst, 0, cols.count * sizeof(T));
             continue;
           }
           tile_row<T>(tile_dst, acc.data(), sums.data(), stride, group_input<T>(a, g, s) + c * plane, a.width, a.height,
