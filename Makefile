@@ -33,7 +33,7 @@ bench: $(STAMP)
 # C++ timing harnesses beside memcpy and a plain read (bench/harness/*.cpp; x86-64, g++).
 HARNESS ?= build/harness
 HARNESS_FLAGS := -O3 -fno-math-errno -fopenmp -std=c++17 -Wall -Icsrc/cpu
-harness: $(HARNESS)/kernel_ratio $(HARNESS)/kernel_ratio_avx512 $(HARNESS)/overlap
+harness: $(HARNESS)/kernel_ratio $(HARNESS)/kernel_ratio_avx512 $(HARNESS)/kernel_ratio_avx512bf16 $(HARNESS)/overlap
 
 $(HARNESS)/%: bench/harness/%.cpp $(wildcard csrc/cpu/*.h)
 	mkdir -p $(HARNESS)
@@ -43,6 +43,11 @@ $(HARNESS)/%: bench/harness/%.cpp $(wildcard csrc/cpu/*.h)
 $(HARNESS)/kernel_ratio_avx512: bench/harness/kernel_ratio.cpp $(wildcard csrc/cpu/*.h)
 	mkdir -p $(HARNESS)
 	$(CXX) $(HARNESS_FLAGS) -DPK_HARNESS_AVX512 $< -o $@
+
+# And with bfloat16 rounded by AVX512_BF16's conversion (exits 3 on CPUs without it).
+$(HARNESS)/kernel_ratio_avx512bf16: bench/harness/kernel_ratio.cpp $(wildcard csrc/cpu/*.h)
+	mkdir -p $(HARNESS)
+	$(CXX) $(HARNESS_FLAGS) -DPK_HARNESS_AVX512_BF16 $< -o $@
 
 clean:
 	rm -rf build *.egg-info parity_kernels/*.so

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", required=True, help="the bench's --cases: the rows whose name contains it")
     parser.add_argument("--runs", type=int, default=4, help="alternating runs of each build (default 4)")
     parser.add_argument("--rounds", type=int, default=11, help="the bench's --rounds (default 11)")
-    parser.add_argument("--isa", choices=["generic", "avx2", "avx512"],
+    parser.add_argument("--isa", choices=["generic", "avx2", "avx512", "avx512bf16"],
                         help="cap both builds' instruction set (PARITY_KERNELS_CPU_ISA)")
     parser.add_argument("--keep", action="store_true", help="leave the worktree in place")
     args = parser.parse_args(argv)

@@ -19,7 +19,7 @@ def test_bench_quick_writes_json_and_plot(tmp_path):
     assert "ours GB/s" in stdout and "ResNet-50" in stdout
     report = json.loads(out_json.read_text())
     assert report["machine"]["device"] == "cpu" and report["machine"]["torch"]
-    assert report["machine"]["cpu_kernels"].split()[0] in ("avx512", "avx2", "generic")
+    assert report["machine"]["cpu_kernels"].split()[0] in ("avx512bf16", "avx512", "avx2", "generic")
     assert "CPU kernels: " + report["machine"]["cpu_kernels"] in stdout
     cases = report["cases"]
     assert len(cases) >= 20

@@ -143,10 +143,31 @@ def test_special_values_round_as_torch(dtype):
         assert torch.equal(row[finite], want[finite]), f"row {j}"  # by value: -0 and 0 alike (the reference's sums start at 0)
 
 
+def test_bfloat16_sums_round_to_nearest_even_as_torch():
+    """bfloat16 sums of two sources (exact in float32) rounded as torch rounds them, bit for
+    bit, over magnitudes from 2^-120 to 2^120: every other one a tie (b half a unit in the
+    last place of a), which goes to even, the others rounded up or down (the AVX512_BF16
+    build's conversion instruction, the others' integer steps)."""
+    gen = torch.Generator().manual_seed(7)
+    n = 4099  # vector steps and a tail
+    scale = torch.exp2(torch.randint(-120, 120, (n,), generator=gen).double())
+    a = (torch.randn(n, generator=gen, dtype=torch.float64) * scale).to(torch.bfloat16)
+    b = (torch.rand(n, generator=gen, dtype=torch.float64) * scale / 64).to(torch.bfloat16)
+    half_ulp = torch.ldexp(torch.ones(n), torch.frexp(a.float()).exponent - 9) * torch.sign(a.float())
+    b[::2] = half_ulp[::2].to(torch.bfloat16)
+    sums = a.float() + b.float()
+    discarded = sums.view(torch.int32) & 0xFFFF
+    assert (discarded == 0x8000).float().mean() > 0.45 and (discarded != 0).float().mean() > 0.9
+    want = sums.to(torch.bfloat16)
+    got = torch.ops.parity_kernels.combine(torch.stack([a, b])[None], torch.ones(3, 2))
+    for j in range(3):
+        assert torch.equal(got[0, j], want), f"row {j}"
+
+
 def _lower_instruction_sets():
     """The builds this CPU could run besides the one it runs by default."""
     best = _C.cpu_isa()
-    return {"avx512": ["generic", "avx2"], "avx2": ["generic"]}.get(best, [])
+    return {"avx512bf16": ["generic", "avx2", "avx512"], "avx512": ["generic", "avx2"], "avx2": ["generic"]}.get(best, [])
 
 
 def test_the_instruction_set_is_named_and_an_unknown_one_refused():
@@ -154,18 +175,19 @@ def test_the_instruction_set_is_named_and_an_unknown_one_refused():
     import subprocess
     import sys
 
-    assert _C.cpu_isa() in ("avx512", "avx2", "generic")
+    assert _C.cpu_isa() in ("avx512bf16", "avx512", "avx2", "generic")
     env = dict(os.environ, PARITY_KERNELS_CPU_ISA="sse9")
     script = "import torch, parity_kernels as pk; pk.encode(torch.ones(1, 2, 3), pk.SumCode(2))"
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
-    assert "PARITY_KERNELS_CPU_ISA: expected generic, avx2 or avx512, got sse9" in result.stderr
+    assert "PARITY_KERNELS_CPU_ISA: expected generic, avx2, avx512 or avx512bf16, got sse9" in result.stderr
 
 
-@pytest.mark.parametrize("isa", ["generic", "avx2"])
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
 def test_other_instruction_set_builds_too(isa):
     """The same checks with each build this CPU runs besides its best one (the baseline
-    SSE2 build; the AVX2 one where AVX-512 runs by default)."""
+    SSE2 build; the AVX2 one where AVX-512 runs by default; the AVX-512 one without
+    AVX512_BF16's conversion where the CPU has it)."""
     import os
     import subprocess
     import sys
@@ -174,7 +196,7 @@ def test_other_instruction_set_builds_too(isa):
         pytest.skip(f"the {isa} build is this CPU's default, or more than it has: the main run covers it")
     env = dict(os.environ, PARITY_KERNELS_CPU_ISA=isa)
     selection = ("many_sources or many_rows or longer_than_one_chunk or sharing or random_sources or special_values"
-                 " or aligned or (kernels_match_reference and (4-2 or concat-4 or concat-3))")
+                 " or nearest_even or aligned or (kernels_match_reference and (4-2 or concat-4 or concat-3))")
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", selection],
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

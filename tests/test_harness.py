@@ -50,11 +50,25 @@ def test_kernel_ratio_avx512_runs_or_says_why(harness, dtype):
 
     result = run(harness / "kernel_ratio_avx512", "combine", 2, 9, 10, 1, dtype, 1037, 2)
     cpuinfo = Path("/proc/cpuinfo")
-    if _C.cpu_isa() == "avx512" or (cpuinfo.exists() and " avx512f" in cpuinfo.read_text()):
+    if _C.cpu_isa().startswith("avx512") or (cpuinfo.exists() and " avx512f" in cpuinfo.read_text()):
         assert result.returncode == 0 and "copy_fraction" in result.stdout, result.stdout + result.stderr
         assert "UNWRITTEN" not in result.stdout
     else:
         assert result.returncode == 3 and "no AVX-512F" in result.stderr
+
+
+def test_kernel_ratio_avx512bf16_runs_or_says_why(harness):
+    """The AVX-512 build with bfloat16 rounded by AVX512_BF16: every output written where the
+    CPU has it, a clear refusal (exit 3) where it has not."""
+    from parity_kernels import _C
+
+    result = run(harness / "kernel_ratio_avx512bf16", "combine", 2, 9, 10, 1, "bfloat16", 1037, 2)
+    cpuinfo = Path("/proc/cpuinfo")
+    if _C.cpu_isa() == "avx512bf16" or (cpuinfo.exists() and " avx512_bf16" in cpuinfo.read_text()):
+        assert result.returncode == 0 and "copy_fraction" in result.stdout, result.stdout + result.stderr
+        assert "UNWRITTEN" not in result.stdout
+    else:
+        assert result.returncode == 3 and "no AVX512_BF16" in result.stderr
 
 
 def test_kernel_ratio_refuses_bad_arguments(harness):

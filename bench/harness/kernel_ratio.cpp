@@ -1,5 +1,6 @@
 // Times the CPU kernels of csrc/cpu (their AVX2 + F16C build; kernel_ratio_avx512: the
-// AVX-512 build of combine, concat as in AVX2) without Python, beside
+// AVX-512 build of combine, concat as in AVX2; kernel_ratio_avx512bf16: the same with
+// bfloat16 rounded by AVX512_BF16) without Python, beside
 // memcpy and a plain vector read of the same input: ratios within one run, for looking
 // inside a `parity-kernels bench` row (which kernel variant, how many threads, how much
 // of the time is memory). Not part of the package; `make harness` builds it.
@@ -34,7 +35,12 @@
 #if !defined(__x86_64__)
 #error "the harness times the AVX2 build of the kernels: x86-64 only"
 #endif
-#if defined(PK_HARNESS_AVX512)  // kernel_ratio_avx512: combine's AVX-512 build (concat has none)
+#if defined(PK_HARNESS_AVX512_BF16)  // kernel_ratio_avx512bf16: bfloat16 rounded by AVX512_BF16 too
+#pragma GCC target("avx512f,avx512dq,avx512bf16,avx2,fma,f16c")
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define PK_AVX512 1
+#define PK_AVX512_BF16 1
+#elif defined(PK_HARNESS_AVX512)  // kernel_ratio_avx512: combine's AVX-512 build (concat has none)
 #pragma GCC target("avx512f,avx2,fma,f16c")
 // as in combine_avx512.cpp: GCC 12's AVX-512 headers' false "may be used uninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -232,7 +238,13 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-#if defined(PK_HARNESS_AVX512)
+#if defined(PK_HARNESS_AVX512_BF16)
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16") ||
+      !__builtin_cpu_supports("avx512dq")) {
+    std::fprintf(stderr, "kernel_ratio_avx512bf16: this CPU has no AVX512_BF16 (use kernel_ratio_avx512)\n");
+    return 3;
+  }
+#elif defined(PK_HARNESS_AVX512)
   if (!__builtin_cpu_supports("avx512f")) {
     std::fprintf(stderr, "kernel_ratio_avx512: this CPU has no AVX-512F (use kernel_ratio)\n");
     return 3;

@@ -18,7 +18,9 @@ void check_index(const int64_t* index, int64_t count, int64_t batch) {
 
 void combine(const CombineArgs& a) {
   if (a.index) check_index(a.index, a.groups * a.k, a.batch);
-  if (has_avx512()) {
+  if (a.dtype == DType::BFloat16 && has_avx512_bf16()) {
+    combine_avx512bf16(a);
+  } else if (has_avx512()) {
     combine_avx512(a);
   } else if (has_avx2()) {
     combine_avx2(a);

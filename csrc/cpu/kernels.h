@@ -38,10 +38,12 @@ struct CombineArgs {
   uint8_t* ok_out;          // (groups,) with mask
 };
 void combine(const CombineArgs& a);
-// The same kernel built for three instruction sets; combine() picks one at run time.
+// The same kernel built for three instruction sets; combine() picks one at run time,
+// and for bfloat16 a fourth where the CPU converts float to bfloat16 itself.
 void combine_generic(const CombineArgs& a);
-void combine_avx2(const CombineArgs& a);    // AVX2 + FMA + F16C
-void combine_avx512(const CombineArgs& a);  // AVX-512F besides
+void combine_avx2(const CombineArgs& a);        // AVX2 + FMA + F16C
+void combine_avx512(const CombineArgs& a);      // AVX-512F besides
+void combine_avx512bf16(const CombineArgs& a);  // AVX512_BF16 and AVX512DQ besides; bfloat16 only
 
 // Parity image of ConcatCode: image s of group g (stacked or gathered as above, each
 // image C*H*W contiguous) area-downsampled onto tile s of a rows x cols grid;
@@ -65,10 +67,11 @@ void concat_avx2(const ConcatArgs& a);  // AVX2 + FMA + F16C
 
 // The instruction set the CPU kernels run: the best this CPU and OS have, capped by
 // the environment variable PARITY_KERNELS_CPU_ISA (read once): "generic" (the baseline
-// build), "avx2", or unset / "avx512" (tests set it to cover every build).
-bool has_avx2();    // AVX2 + FMA + F16C
-bool has_avx512();  // AVX-512F besides those
-const char* cpu_isa();  // "avx512", "avx2" or "generic"
+// build), "avx2", "avx512", or unset / "avx512bf16" (tests set it to cover every build).
+bool has_avx2();         // AVX2 + FMA + F16C
+bool has_avx512();       // AVX-512F besides those
+bool has_avx512_bf16();  // AVX512_BF16 and AVX512DQ besides (bfloat16's rounding in one instruction)
+const char* cpu_isa();   // "avx512bf16", "avx512", "avx2" or "generic"
 
 // Throws std::invalid_argument (ValueError in Python) naming the first index outside [0, batch).
 void check_index(const int64_t* index, int64_t count, int64_t batch);

@@ -72,7 +72,7 @@ def _first_cpu() -> Optional[dict]:
 
 
 def cpu_kernels() -> str:
-    """The instruction set the CPU kernels run here (avx512, avx2 or generic), and the CPU's
+    """The instruction set the CPU kernels run here (avx512bf16, avx512, avx2 or generic), and the CPU's
     family / model where /proc/cpuinfo gives them: the same model name can hide different
     cores (an "AMD EPYC" here was Zen 3 one day, Zen 4 the next)."""
     from parity_kernels import _C
