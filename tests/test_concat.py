@@ -203,6 +203,39 @@ def test_nan_in_three_apart_windows_stays_in_its_windows(dtype):
     assert torch.equal(got.isnan(), want.isnan())
 
 
+def window_sizes(size: int, grid: int) -> torch.Tensor:
+    """Each parity coordinate's window length along an axis of `size` split into `grid` tiles."""
+    sizes = []
+    for t in range(grid):
+        extent = (t + 1) * size // grid - t * size // grid
+        sizes += [-(-(o + 1) * size // extent) - o * size // extent for o in range(extent)]
+    return torch.tensor(sizes)
+
+
+@pytest.mark.parametrize("low, scale", [(128, 1.0), (1, 2.0**-133)], ids=["normal", "subnormal"])
+@pytest.mark.parametrize("k", [4, 8])
+def test_bfloat16_means_round_to_nearest_even_as_torch(k, low, scale):
+    """Integer pixels 128..255 (or 1..127 times 2^-133: bfloat16 subnormals, whose means
+    float32 holds only as subnormals), both a whole number of units in bfloat16's last
+    place: a 4 x 4 window's mean (sum / 16) is exact in float32 and needs rounding to a
+    whole unit, a tie (x.5) one time in 16; those means come out bit for bit as torch
+    rounds them (every window of k = 4's 2 x 2, k = 8's 4 x 4 ones)."""
+    gen = torch.Generator().manual_seed(3)
+    pixels = torch.randint(low, low + 127, (2, k, 2, 224, 224), generator=gen).double()
+    x = (pixels * scale).to(torch.bfloat16)
+    assert torch.equal(x.double(), pixels * scale)
+    got = pk.encode(x, pk.ConcatCode(k))
+    want = reference.concat_downsample(x.double())
+    grid = pk.ConcatCode(k)
+    square = 2 if k == 4 else 4
+    exact = (window_sizes(224, grid.rows) == square)[:, None] & (window_sizes(224, grid.cols) == square)[None, :]
+    assert exact.float().mean() > 0.8
+    if square == 4:
+        ties = (want / scale * 16 % 16 == 8)[..., exact]
+        assert ties.sum() > 1000
+    assert torch.equal(got[..., exact], want.to(torch.bfloat16)[..., exact])
+
+
 @pytest.mark.parametrize("k", [2, 3, 4, 5, 8, 9])
 def test_triton_window_bound_is_the_longest_window(k):
     """The Triton kernel unrolls WIN_Y x WIN_X loads per parity pixel: ``window`` must be the

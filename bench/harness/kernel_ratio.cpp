@@ -1,5 +1,5 @@
 // Times the CPU kernels of csrc/cpu (their AVX2 + F16C build; kernel_ratio_avx512: the
-// AVX-512 build of combine, concat as in AVX2; kernel_ratio_avx512bf16: the same with
+// AVX-512 build of combine, concat as in AVX2; kernel_ratio_avx512bf16: both with
 // bfloat16 rounded by AVX512_BF16) without Python, beside
 // memcpy and a plain vector read of the same input: ratios within one run, for looking
 // inside a `parity-kernels bench` row (which kernel variant, how many threads, how much
@@ -36,7 +36,7 @@
 #error "the harness times the AVX2 build of the kernels: x86-64 only"
 #endif
 #if defined(PK_HARNESS_AVX512_BF16)  // kernel_ratio_avx512bf16: bfloat16 rounded by AVX512_BF16 too
-#pragma GCC target("avx512f,avx512dq,avx512bf16,avx2,fma,f16c")
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define PK_AVX512 1
 #define PK_AVX512_BF16 1
@@ -240,7 +240,7 @@ int usage() {
 int main(int argc, char** argv) {
 #if defined(PK_HARNESS_AVX512_BF16)
   if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16") ||
-      !__builtin_cpu_supports("avx512dq")) {
+      !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl")) {
     std::fprintf(stderr, "kernel_ratio_avx512bf16: this CPU has no AVX512_BF16 (use kernel_ratio_avx512)\n");
     return 3;
   }

@@ -1,4 +1,4 @@
-// The combine kernel's AVX-512 build for bfloat16 on CPUs with AVX512_BF16 and AVX512DQ
+// The combine kernel's AVX-512 build for bfloat16 on CPUs with AVX512_BF16, DQ and VL
 // (Zen 4, Cooper Lake, Sapphire Rapids on): the same code, each 16 sums rounded to bfloat16 by
 // one conversion instruction where none of them is a float32 subnormal (shared_rows.h,
 // store_lanes); chosen at run time only where the CPU and the OS have it.
@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #if defined(__x86_64__) || defined(__i386__)
-#pragma GCC target("avx512f,avx512dq,avx512bf16,avx2,fma,f16c")
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")
 // as in combine_avx512.cpp: GCC 12's AVX-512 headers' false "may be used uninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define PK_NATIVE_F16 1

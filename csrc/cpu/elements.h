@@ -135,6 +135,12 @@ inline void store8(T* p, __m256 v) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   } else {
     static_assert(std::is_same_v<T, BFloat16>, "store8: float, Half or BFloat16");
+#if defined(PK_AVX512_BF16)  // one instruction, as store_lanes in shared_rows.h (AVX-512VL too)
+    if (_mm256_fpclass_ps_mask(v, 0x20) == 0) {  // no subnormal
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), reinterpret_cast<__m128i>(_mm256_cvtneps_pbh(v)));
+      return;
+    }
+#endif
     const __m256i bits = bf16_lanes(v);
     const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(bits, bits), 0xd8);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));

@@ -17,7 +17,9 @@ Isa detect() {
   if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")))
     return Isa::Generic;
   if (!__builtin_cpu_supports("avx512f")) return Isa::Avx2;
-  return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512dq") ? Isa::Avx512Bf16 : Isa::Avx512;
+  const bool bf16 = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vl");
+  return bf16 ? Isa::Avx512Bf16 : Isa::Avx512;
 #else
   return Isa::Generic;
 #endif

@@ -43,7 +43,7 @@ void combine(const CombineArgs& a);
 void combine_generic(const CombineArgs& a);
 void combine_avx2(const CombineArgs& a);        // AVX2 + FMA + F16C
 void combine_avx512(const CombineArgs& a);      // AVX-512F besides
-void combine_avx512bf16(const CombineArgs& a);  // AVX512_BF16 and AVX512DQ besides; bfloat16 only
+void combine_avx512bf16(const CombineArgs& a);  // AVX512_BF16, DQ and VL besides; bfloat16 only
 
 // Parity image of ConcatCode: image s of group g (stacked or gathered as above, each
 // image C*H*W contiguous) area-downsampled onto tile s of a rows x cols grid;
@@ -63,14 +63,15 @@ struct ConcatArgs {
 };
 void concat_downsample(const ConcatArgs& a);
 void concat_generic(const ConcatArgs& a);
-void concat_avx2(const ConcatArgs& a);  // AVX2 + FMA + F16C
+void concat_avx2(const ConcatArgs& a);        // AVX2 + FMA + F16C
+void concat_avx512bf16(const ConcatArgs& a);  // the same, bfloat16 rounded by AVX512_BF16
 
 // The instruction set the CPU kernels run: the best this CPU and OS have, capped by
 // the environment variable PARITY_KERNELS_CPU_ISA (read once): "generic" (the baseline
 // build), "avx2", "avx512", or unset / "avx512bf16" (tests set it to cover every build).
 bool has_avx2();         // AVX2 + FMA + F16C
 bool has_avx512();       // AVX-512F besides those
-bool has_avx512_bf16();  // AVX512_BF16 and AVX512DQ besides (bfloat16's rounding in one instruction)
+bool has_avx512_bf16();  // AVX512_BF16, DQ and VL besides (bfloat16's rounding in one instruction)
 const char* cpu_isa();   // "avx512bf16", "avx512", "avx2" or "generic"
 
 // Throws std::invalid_argument (ValueError in Python) naming the first index outside [0, batch).
