@@ -62,13 +62,15 @@ def test_kernel_ratio_avx512bf16_runs_or_says_why(harness):
     CPU has it, a clear refusal (exit 3) where it has not."""
     from parity_kernels import _C
 
-    result = run(harness / "kernel_ratio_avx512bf16", "combine", 2, 9, 10, 1, "bfloat16", 1037, 2)
+    combine = run(harness / "kernel_ratio_avx512bf16", "combine", 2, 9, 10, 1, "bfloat16", 1037, 2)
+    concat = run(harness / "kernel_ratio_avx512bf16", "concat", 1, 8, 1, "bfloat16", 224, 2)  # three-apart tiles
     cpuinfo = Path("/proc/cpuinfo")
-    if _C.cpu_isa() == "avx512bf16" or (cpuinfo.exists() and " avx512_bf16" in cpuinfo.read_text()):
-        assert result.returncode == 0 and "copy_fraction" in result.stdout, result.stdout + result.stderr
-        assert "UNWRITTEN" not in result.stdout
-    else:
-        assert result.returncode == 3 and "no AVX512_BF16" in result.stderr
+    for result in (combine, concat):
+        if _C.cpu_isa() == "avx512bf16" or (cpuinfo.exists() and " avx512_bf16" in cpuinfo.read_text()):
+            assert result.returncode == 0 and "copy_fraction" in result.stdout, result.stdout + result.stderr
+            assert "UNWRITTEN" not in result.stdout
+        else:
+            assert result.returncode == 3 and "no AVX512_BF16" in result.stderr
 
 
 def test_kernel_ratio_refuses_bad_arguments(harness):
