@@ -112,11 +112,13 @@ inline __m256 pair_sums8(const T* p) {
 // the general path's accumulator pass gives). Windows taller than a row prefetch their
 // columns kPrefetchRows rows below as they go: the work item reads 2 rows of 2 images side
 // by side, streams the hardware prefetchers do not keep ahead of (k = 4, 16 groups, three
-// A/B runs of 10-12 rounds, medians: the float32 accumulator path with the same prefetch
-// 64.5-78.5 -> 83-88.5 % of a copy; here float16 and bfloat16 within noise, -6.5 to +9.5).
-template <typename T>
-inline void pair_windows(T* __restrict dst, const T* __restrict first, int64_t width, int64_t rows,
+// A/B runs of 10-12 rounds on a Zen 3, medians: float32, then summed row by row into an
+// accumulator, with the same prefetch 64.5-78.5 -> 83-88.5 % of a copy; here float16 and
+// bfloat16 within noise, -6.5 to +9.5).
+template <typename T, int64_t FixedRows = 0>
+inline void pair_windows(T* __restrict dst, const T* __restrict first, int64_t width, int64_t rows_arg,
                          const TileColumns<float>& cols) {
+  const int64_t rows = FixedRows ? FixedRows : rows_arg;
   const float inv_height = 1.0f / static_cast<float>(rows);
   const __m256 inv_height8 = _mm256_set1_ps(inv_height);
   int64_t o = 0;
@@ -129,6 +131,38 @@ inline void pair_windows(T* __restrict dst, const T* __restrict first, int64_t w
     store8(dst + o, _mm256_mul_ps(_mm256_mul_ps(sum, inv_height8), _mm256_loadu_ps(cols.inv_width + o)));
   }
   for (; o < cols.count; ++o) {
+    float sum = 0;
+    for (int64_t y = 0; y < rows; ++y)
+      sum += Element<T>::load(first + y * width + 2 * o) + Element<T>::load(first + y * width + 2 * o + 1);
+    Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
+  }
+}
+
+// pair_windows' values with the rows read one after another, each from its first column
+// to its last (one sequential stream per image across a work item's rows), the sums of
+// the rows above the last kept in acc (count floats) and the last row's added, scaled and
+// stored 8 windows at a time. rows >= 2.
+template <typename T>
+inline void pair_windows_by_rows(T* __restrict dst, float* __restrict acc, const T* __restrict first, int64_t width,
+                                 int64_t rows, const TileColumns<float>& cols) {
+  const int64_t count = cols.count, vectors = count / 8 * 8;
+  for (int64_t y = 0; y + 1 < rows; ++y) {
+    const T* __restrict row = first + y * width;
+    for (int64_t o = 0; o < vectors; o += 8) {
+      __builtin_prefetch(row + 2 * o + kPrefetchRows * width);
+      const __m256 pairs = pair_sums8(row + 2 * o);
+      _mm256_storeu_ps(acc + o, y == 0 ? pairs : _mm256_add_ps(_mm256_loadu_ps(acc + o), pairs));
+    }
+  }
+  const T* __restrict last = first + (rows - 1) * width;
+  const __m256 inv_height8 = _mm256_set1_ps(1.0f / static_cast<float>(rows));
+  for (int64_t o = 0; o < vectors; o += 8) {
+    __builtin_prefetch(last + 2 * o + kPrefetchRows * width);
+    const __m256 sum = _mm256_add_ps(_mm256_loadu_ps(acc + o), pair_sums8(last + 2 * o));
+    store8(dst + o, _mm256_mul_ps(_mm256_mul_ps(sum, inv_height8), _mm256_loadu_ps(cols.inv_width + o)));
+  }
+  const float inv_height = 1.0f / static_cast<float>(rows);
+  for (int64_t o = vectors; o < count; ++o) {
     float sum = 0;
     for (int64_t y = 0; y < rows; ++y)
       sum += Element<T>::load(first + y * width + 2 * o) + Element<T>::load(first + y * width + 2 * o + 1);
@@ -346,8 +380,8 @@ inline void column_sums(typename Element<T>::Acc* __restrict colsum, const T* __
 }
 
 // dst[o] = mean of channel rows [y0, y1) x the tile's column windows. Even pairs: 8
-// windows at a time in registers (pair_windows; float32 windows taller than a row and the
-// generic build: summed row by row into acc). (Tiles with windows 3 columns apart in runs
+// windows at a time in registers (pair_windows, pair_windows_by_rows; the generic build:
+// summed row by row into acc). (Tiles with windows 3 columns apart in runs
 // of 8 or more do not come here in the AVX2 builds: three_apart_tile.) Other windows (and
 // the generic build): first the column sums over the columns the windows span
 // (``column_sums``), then the sums of every run of 2, 3 or 4 of those that the tile's
@@ -363,28 +397,27 @@ inline void tile_row(T* __restrict dst, typename Element<T>::Acc* __restrict acc
   const int64_t count = cols.count;
   if (cols.pairs) {
 #if defined(PK_NATIVE_F16)
-    // float32 windows taller than a row measured faster summed row by row into acc
-    // (bench/NOTES.md, "ConcatCode summed in registers")
+    // float32 windows taller than a row: their rows one after another (from memory the
+    // interleaved reads of pair_windows lose to one stream; in cache the two paths tie);
+    // half precision, whose conversions make it compute-bound: pair_windows, unrolled for
+    // the usual 1 or 2 rows. bench/NOTES.md, "ConcatCode k = 2, 4: pair windows by rows"
     if constexpr (kLoad8<T>) {
-      if (y1 - y0 == 1 || !std::is_same_v<T, float>) {
-        pair_windows<T>(dst, channel + y0 * width + cols.lo[0], width, y1 - y0, cols);
-        return;
-      }
+      const T* first = channel + y0 * width + cols.lo[0];
+      if (std::is_same_v<T, float> && y1 - y0 > 1)
+        pair_windows_by_rows<T>(dst, acc, first, width, y1 - y0, cols);
+      else if (y1 - y0 == 2)  // every window of k = 4 on even sizes
+        pair_windows<T, 2>(dst, first, width, 2, cols);
+      else if (y1 - y0 == 1)  // every window of k = 2
+        pair_windows<T, 1>(dst, first, width, 1, cols);
+      else
+        pair_windows<T>(dst, first, width, y1 - y0, cols);
+      return;
     }
 #endif
     std::fill(acc, acc + count, Acc(0));
     for (int64_t y = y0; y < y1; ++y) {
       const T* __restrict base = channel + y * width + cols.lo[0];
-      int64_t o = 0;
-#if defined(PK_NATIVE_F16)
-      if constexpr (std::is_same_v<T, float>) {
-        for (; o + 8 <= count; o += 8) {
-          __builtin_prefetch(base + 2 * o + kPrefetchRows * width);  // as in pair_windows
-          _mm256_storeu_ps(acc + o, _mm256_add_ps(_mm256_loadu_ps(acc + o), pair_sums8(base + 2 * o)));
-        }
-      }
-#endif
-      for (; o < count; ++o)
+      for (int64_t o = 0; o < count; ++o)
         acc[o] += Element<T>::load(base + 2 * o) + Element<T>::load(base + 2 * o + 1);
     }
   } else {
