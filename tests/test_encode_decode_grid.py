@@ -143,11 +143,14 @@ def test_special_values_round_as_torch(dtype):
         assert torch.equal(row[finite], want[finite]), f"row {j}"  # by value: -0 and 0 alike (the reference's sums start at 0)
 
 
-def test_bfloat16_sums_round_to_nearest_even_as_torch():
+@pytest.mark.parametrize("sources", [2, 19])
+def test_bfloat16_sums_round_to_nearest_even_as_torch(sources):
     """bfloat16 sums of two sources (exact in float32) rounded as torch rounds them, bit for
     bit, over magnitudes from 2^-120 to 2^120: every other one a tie (b half a unit in the
     last place of a), which goes to even, the others rounded up or down (the AVX512_BF16
-    build's conversion instruction, the others' integer steps)."""
+    build's conversion instruction, the others' integer steps). 19 sources (the 17 after a
+    and b zeros): rows of more sources than the kernels hold in registers, summed in
+    passes through a float accumulator."""
     gen = torch.Generator().manual_seed(7)
     n = 4099  # vector steps and a tail
     scale = torch.exp2(torch.randint(-120, 120, (n,), generator=gen).double())
@@ -159,7 +162,8 @@ def test_bfloat16_sums_round_to_nearest_even_as_torch():
     discarded = sums.view(torch.int32) & 0xFFFF
     assert (discarded == 0x8000).float().mean() > 0.45 and (discarded != 0).float().mean() > 0.9
     want = sums.to(torch.bfloat16)
-    got = torch.ops.parity_kernels.combine(torch.stack([a, b])[None], torch.ones(3, 2))
+    zeros = torch.zeros(sources - 2, n, dtype=torch.bfloat16)
+    got = torch.ops.parity_kernels.combine(torch.cat([a[None], b[None], zeros])[None], torch.ones(3, sources))
     for j in range(3):
         assert torch.equal(got[0, j], want), f"row {j}"
 

@@ -157,8 +157,18 @@ inline void load16_bf16(const BFloat16* p, __m256& lo, __m256& hi) {
 }
 
 // Stores lo, hi (load16_bf16's order) to p[0..16) rounded to bfloat16: the pack
-// interleaves them back in order, per 128-bit lane.
+// interleaves them back in order, per 128-bit lane. With AVX512_BF16 (and VL, DQ) one
+// conversion a vector where neither holds a float32 subnormal, as store8.
 inline void store16_bf16(BFloat16* p, __m256 lo, __m256 hi) {
+#if defined(PK_AVX512_BF16)
+  if ((_mm256_fpclass_ps_mask(lo, 0x20) | _mm256_fpclass_ps_mask(hi, 0x20)) == 0) {
+    const __m128i a = reinterpret_cast<__m128i>(_mm256_cvtneps_pbh(lo));  // values 0-3, 8-11
+    const __m128i b = reinterpret_cast<__m128i>(_mm256_cvtneps_pbh(hi));  // values 4-7, 12-15
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_unpacklo_epi64(a, b));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 8), _mm_unpackhi_epi64(a, b));
+    return;
+  }
+#endif
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_packus_epi32(bf16_lanes(lo), bf16_lanes(hi)));
 }
 #endif
