@@ -13,6 +13,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _chosen_device(parser: argparse.ArgumentParser, option) -> str:
+    """``--device`` checked before any work: "cpu", "cuda" or "cuda:N" where torch has that
+    device (else the parser's usage error, exit status 2); None: cuda if present, else cpu."""
+    import torch
+
+    if option is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(option)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        parser.error(f"--device: expected cpu, cuda or cuda:N, got {option!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            parser.error(f"--device {option}: no CUDA device here (torch {torch.__version__}: "
+                         "torch.cuda.is_available() is False)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            parser.error(f"--device {option}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+    return option
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="parity-kernels", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,11 +75,9 @@ def main(argv=None) -> int:
 
         experiment.run(experiment.main_args(args.backend, args.quick, args.queries, args.rate), args.json, args.plot)
     if args.command == "bench":
-        import torch
-
         from .bench import cli
 
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = _chosen_device(parser, args.device)
         cli.run(device, args.quick, args.json, args.plot, with_overhead=not args.no_overhead, only=args.cases,
                 cold=args.cold, rounds=args.rounds)
     if args.command == "demo":
@@ -67,7 +87,7 @@ def main(argv=None) -> int:
     if args.command == "walkthrough":
         from . import walkthrough
 
-        walkthrough.run(device=args.device, groups=args.groups, seed=args.seed)
+        walkthrough.run(device=_chosen_device(parser, args.device), groups=args.groups, seed=args.seed)
     return 0
 
 
