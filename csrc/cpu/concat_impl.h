@@ -106,6 +106,25 @@ inline __m256 pair_sums8(const T* p) {
   }
 }
 
+// dst[o] for windows o of 8 sums `sum` (rows summed): sum / rows * inv_width[o], stored as T.
+template <typename T>
+inline void store_pair_means8(T* dst, int64_t o, __m256 sum, __m256 inv_height8, const TileColumns<float>& cols) {
+  store8(dst + o, _mm256_mul_ps(_mm256_mul_ps(sum, inv_height8), _mm256_loadu_ps(cols.inv_width + o)));
+}
+
+// The even-pair windows [from, cols.count) of pair_windows, one at a time (the vector
+// steps' leftovers), in the vector steps' order of adds and scales.
+template <typename T>
+inline void pair_windows_one_by_one(T* __restrict dst, const T* __restrict first, int64_t width, int64_t rows,
+                                    float inv_height, const TileColumns<float>& cols, int64_t from) {
+  for (int64_t o = from; o < cols.count; ++o) {
+    float sum = 0;
+    for (int64_t y = 0; y < rows; ++y)
+      sum += Element<T>::load(first + y * width + 2 * o) + Element<T>::load(first + y * width + 2 * o + 1);
+    Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
+  }
+}
+
 // Windows of even pairs over `rows` rows (`width` apart) from `first` (ConcatCode k = 2,
 // 4 on even sizes): dst[o] = (sum over the rows of row[2o] + row[2o + 1]) / rows *
 // inv_width[o], each 8 windows summed in registers, scaled and stored at once (the values
@@ -128,14 +147,9 @@ inline void pair_windows(T* __restrict dst, const T* __restrict first, int64_t w
     }
     __m256 sum = pair_sums8(first + 2 * o);
     for (int64_t y = 1; y < rows; ++y) sum = _mm256_add_ps(sum, pair_sums8(first + y * width + 2 * o));
-    store8(dst + o, _mm256_mul_ps(_mm256_mul_ps(sum, inv_height8), _mm256_loadu_ps(cols.inv_width + o)));
+    store_pair_means8(dst, o, sum, inv_height8, cols);
   }
-  for (; o < cols.count; ++o) {
-    float sum = 0;
-    for (int64_t y = 0; y < rows; ++y)
-      sum += Element<T>::load(first + y * width + 2 * o) + Element<T>::load(first + y * width + 2 * o + 1);
-    Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
-  }
+  pair_windows_one_by_one(dst, first, width, rows, inv_height, cols, o);
 }
 
 // pair_windows' values with the rows read one after another, each from its first column
@@ -145,7 +159,7 @@ inline void pair_windows(T* __restrict dst, const T* __restrict first, int64_t w
 template <typename T>
 inline void pair_windows_by_rows(T* __restrict dst, float* __restrict acc, const T* __restrict first, int64_t width,
                                  int64_t rows, const TileColumns<float>& cols) {
-  const int64_t count = cols.count, vectors = count / 8 * 8;
+  const int64_t vectors = cols.count / 8 * 8;
   for (int64_t y = 0; y + 1 < rows; ++y) {
     const T* __restrict row = first + y * width;
     for (int64_t o = 0; o < vectors; o += 8) {
@@ -155,19 +169,13 @@ inline void pair_windows_by_rows(T* __restrict dst, float* __restrict acc, const
     }
   }
   const T* __restrict last = first + (rows - 1) * width;
-  const __m256 inv_height8 = _mm256_set1_ps(1.0f / static_cast<float>(rows));
+  const float inv_height = 1.0f / static_cast<float>(rows);
+  const __m256 inv_height8 = _mm256_set1_ps(inv_height);
   for (int64_t o = 0; o < vectors; o += 8) {
     __builtin_prefetch(last + 2 * o + kPrefetchRows * width);
-    const __m256 sum = _mm256_add_ps(_mm256_loadu_ps(acc + o), pair_sums8(last + 2 * o));
-    store8(dst + o, _mm256_mul_ps(_mm256_mul_ps(sum, inv_height8), _mm256_loadu_ps(cols.inv_width + o)));
+    store_pair_means8(dst, o, _mm256_add_ps(_mm256_loadu_ps(acc + o), pair_sums8(last + 2 * o)), inv_height8, cols);
   }
-  const float inv_height = 1.0f / static_cast<float>(rows);
-  for (int64_t o = vectors; o < count; ++o) {
-    float sum = 0;
-    for (int64_t y = 0; y < rows; ++y)
-      sum += Element<T>::load(first + y * width + 2 * o) + Element<T>::load(first + y * width + 2 * o + 1);
-    Element<T>::store(dst + o, sum * inv_height * cols.inv_width[o]);
-  }
+  pair_windows_one_by_one(dst, first, width, rows, inv_height, cols, vectors);
 }
 
 // Columns 0..23 of a row of column sums, in three vectors.
